@@ -1,0 +1,198 @@
+//! Owns the configuration file: its types (one module per section, each field's doc
+//! comment being the user documentation, with unit and default), parsing, and
+//! validation that reports every problem with its key path and a hint.
+//!
+//! Must not bind sockets or start anything: `palisade check` runs all of this.
+//! Checks that need another crate (TLS material, upstream CA) are that crate's
+//! preflight, run by the binary after this.
+
+mod blocks;
+mod log;
+mod proxy;
+mod tee;
+mod upstream;
+mod value;
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use blocks::StaticBlock;
+pub use log::{LogConfig, LogFormat};
+pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
+pub use tee::TeeConfig;
+pub use upstream::UpstreamConfig;
+pub use value::{Network, Parsed};
+
+/// The whole Palisade configuration (`palisade.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The inline proxy: listeners, TLS, timeouts, caps, header handling.
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    /// The protected service. Required.
+    pub upstream: UpstreamConfig,
+    /// The ring between the proxy and the analytics worker.
+    #[serde(default)]
+    pub tee: TeeConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Static blocks, enforced from start-up.
+    #[serde(default)]
+    pub blocks: Vec<StaticBlock>,
+}
+
+impl Config {
+    /// Parses and validates a config; on failure returns every problem found.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| syntax_error(text, &e))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let mut problem = ConfigProblem {
+                key: if key == "." { String::new() } else { key },
+                message: inner.message().to_string(),
+                hint: hint_for_serde_message(inner.message()).to_string(),
+            };
+            if let Some(line) = inner.span().map(|s| line_of(text, s.start)) {
+                problem.message = format!("{} (line {line})", problem.message);
+            }
+            ConfigError {
+                problems: vec![problem],
+            }
+        })?;
+        let mut problems = Problems::default();
+        config.validate(&mut problems);
+        if problems.0.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                problems: problems.0,
+            })
+        }
+    }
+
+    /// Reads, parses and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![ConfigProblem {
+                key: String::new(),
+                message: format!("cannot read {}: {e}", path.display()),
+                hint: "pass the path of an existing, readable file with --config".into(),
+            }],
+        })?;
+        Config::parse(&text)
+    }
+
+    fn validate(&self, p: &mut Problems) {
+        self.proxy.validate(p);
+        self.upstream.validate(p);
+        self.tee.validate(p);
+        self.log.validate(p);
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.validate(&format!("blocks[{i}]"), p);
+        }
+    }
+}
+
+/// One thing wrong with a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Where: a dotted key path such as `proxy.timeouts.idle` (empty for the file).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = if self.key.is_empty() {
+            "(file)"
+        } else {
+            &self.key
+        };
+        write!(f, "{key}: {}\n    hint: {}", self.message, self.hint)
+    }
+}
+
+/// Every problem that made a config unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "invalid configuration ({n} problem{}):",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems during validation.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    /// Records a problem at `key`.
+    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>, hint: &str) {
+        self.0.push(ConfigProblem {
+            key: key.into(),
+            message: message.into(),
+            hint: hint.to_string(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<ConfigProblem> {
+        self.0
+    }
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let at = e
+        .span()
+        .map(|s| format!(" (line {})", line_of(text, s.start)))
+        .unwrap_or_default();
+    ConfigError {
+        problems: vec![ConfigProblem {
+            key: String::new(),
+            message: format!("not valid TOML: {}{at}", e.message().trim()),
+            hint: "fix the TOML syntax; compare with palisade.example.toml".into(),
+        }],
+    }
+}
+
+fn hint_for_serde_message(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        "remove or rename the key; every key is listed in palisade.example.toml"
+    } else if message.starts_with("missing field") {
+        "add the key; palisade.example.toml shows it with its default"
+    } else if message.starts_with("invalid type") {
+        "use the type shown in palisade.example.toml (strings in quotes, numbers bare)"
+    } else {
+        "see palisade.example.toml for the accepted values"
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests;

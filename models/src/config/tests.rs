@@ -1,0 +1,89 @@
+use super::*;
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = Config::parse("[upstream]\nurl = \"http://127.0.0.1:3000\"\n").unwrap();
+    assert_eq!(c.proxy.listen[0].get().to_string(), "0.0.0.0:8080");
+    assert_eq!(c.proxy.timeouts.header_read.duration().as_secs(), 10);
+    assert_eq!(c.proxy.timeouts.idle.duration().as_secs(), 60);
+    assert_eq!(c.proxy.limits.max_header_bytes, 16384);
+    assert_eq!(c.upstream.connect_timeout.duration().as_secs(), 3);
+    assert_eq!(c.tee.capacity, 65536);
+    assert_eq!(c.log.format, LogFormat::Auto);
+    assert!(c.upstream.preserve_host);
+}
+
+#[test]
+fn every_semantic_problem_is_reported_with_its_key() {
+    let text = r#"
+        [proxy]
+        listen = ["localhost:80", "127.0.0.1:8080"]
+        trusted_proxies = ["10.0.0.0/8", "not-a-net"]
+        max_connections = 0
+        [proxy.timeouts]
+        idle = "soon"
+        [proxy.limits]
+        max_url_bytes = 10
+        [upstream]
+        url = "ftp://example.com"
+        [[blocks]]
+        scope = "ip"
+        value = "300.1.1.1"
+        [[blocks]]
+        scope = "user"
+        value = "x"
+    "#;
+    let err = Config::parse(text).unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "proxy.listen[0]",
+            "proxy.trusted_proxies[1]",
+            "proxy.max_connections",
+            "proxy.timeouts.idle",
+            "proxy.limits.max_url_bytes",
+            "upstream.url",
+            "blocks[0].value",
+            "blocks[1].scope",
+        ]
+    );
+    assert!(err.problems.iter().all(|p| !p.hint.is_empty()));
+    let shown = err.to_string();
+    assert!(shown.contains("8 problems"), "{shown}");
+    assert!(shown.contains("hint:"), "{shown}");
+}
+
+#[test]
+fn unknown_keys_name_their_path() {
+    let err = Config::parse(
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[proxy.timeouts]\nidel = \"5s\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert_eq!(err.problems[0].key, "proxy.timeouts.idel");
+    assert!(err.problems[0].message.contains("unknown field"));
+    assert!(err.problems[0].hint.contains("palisade.example.toml"));
+}
+
+#[test]
+fn missing_upstream_is_named() {
+    let err = Config::parse("[proxy]\nworkers = 1\n").unwrap_err();
+    assert!(err.problems[0].message.contains("upstream"), "{err}");
+}
+
+#[test]
+fn syntax_errors_give_a_line() {
+    let err = Config::parse("[upstream]\nurl = \"http://x\n").unwrap_err();
+    assert!(err.problems[0].message.contains("line 2"), "{err}");
+}
+
+#[test]
+fn tls_files_must_exist() {
+    let err = Config::parse(
+        "[upstream]\nurl = \"http://127.0.0.1:1\"\n[proxy.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, vec!["proxy.tls.cert", "proxy.tls.key"]);
+}

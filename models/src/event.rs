@@ -1,0 +1,190 @@
+//! Owns `RequestEvent`: the metadata of one exchange, allowed or denied, as the
+//! proxy's record phase writes it into the tee and the analytics worker reads it.
+//!
+//! Must never carry a secret: there is deliberately no field for a token, an API
+//! key, an Authorization or Cookie value, a body, or a query-string value.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// One request/response exchange as seen by the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEvent {
+    /// When the request head arrived, in microseconds since the Unix epoch.
+    pub ts_unix_us: u64,
+    /// The `X-Request-Id` sent upstream and returned to the client.
+    pub request_id: Box<str>,
+    /// The client address: the peer, or the first untrusted hop of a trusted
+    /// proxy's `X-Forwarded-For`.
+    pub client_ip: IpAddr,
+    /// The TCP peer address.
+    pub peer_ip: IpAddr,
+    /// The verified JWT subject, when the request carried a valid token.
+    pub subject: Option<Box<str>>,
+    /// The id (never the secret) of a verified API key.
+    pub api_key_id: Option<Box<str>>,
+    pub method: http::Method,
+    /// The Host header or `:authority`, without user info.
+    pub host: Option<Box<str>>,
+    /// The path, without the query string.
+    pub path: Box<str>,
+    /// Query parameter names only, `&`-separated in order of appearance; never values.
+    pub query_keys: Option<Box<str>>,
+    /// The declared route template the request matched, if any.
+    pub route: Option<Arc<str>>,
+    /// True when no declared route matched and the request was let through.
+    pub undeclared: bool,
+    /// The status returned to the client (0 if the connection ended before one).
+    pub status: u16,
+    /// Why Palisade denied or failed the request, if it did.
+    pub deny: Option<Denial>,
+    /// From the request head's arrival to the end of the response body, in µs.
+    pub latency_us: u64,
+    /// From sending upstream to the upstream's response head, in µs.
+    pub upstream_latency_us: Option<u64>,
+    /// Request body bytes received from the client.
+    pub bytes_in: u64,
+    /// Response body bytes sent to the client.
+    pub bytes_out: u64,
+    /// The User-Agent, truncated to `USER_AGENT_MAX` bytes.
+    pub user_agent: Option<Box<str>>,
+    pub protocol: Protocol,
+    /// True when the client connected over TLS.
+    pub tls: bool,
+}
+
+/// Longest User-Agent kept in an event, in bytes.
+pub const USER_AGENT_MAX: usize = 256;
+
+/// The wire protocol a client spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Http10,
+    Http11,
+    Http2,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http10 => "HTTP/1.0",
+            Protocol::Http11 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
+        }
+    }
+}
+
+/// Where and why a request was refused or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Denial {
+    pub phase: Phase,
+    pub code: DenyCode,
+}
+
+/// The proxy's request-path phases, in order (see DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Accept,
+    Identify,
+    Block,
+    Route,
+    Authenticate,
+    Authorize,
+    Validate,
+    Limit,
+    Inspect,
+    Forward,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Accept => "accept",
+            Phase::Identify => "identify",
+            Phase::Block => "block",
+            Phase::Route => "route",
+            Phase::Authenticate => "authenticate",
+            Phase::Authorize => "authorize",
+            Phase::Validate => "validate",
+            Phase::Limit => "limit",
+            Phase::Inspect => "inspect",
+            Phase::Forward => "forward",
+        }
+    }
+}
+
+/// The reason code of a denial or failure; its `as_str` is what clients see in
+/// the JSON body and what operators see in logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyCode {
+    /// The request was malformed or its framing ambiguous (smuggling attempt).
+    BadRequest,
+    /// The client did not send a complete request head in time.
+    HeaderTimeout,
+    /// The request URL is longer than the configured cap.
+    UrlTooLong,
+    /// Too many request headers, or too many header bytes.
+    HeadersTooLarge,
+    /// A client key is in the block table.
+    Blocked,
+    /// No declared route matches and undeclared routes are denied.
+    UnknownRoute,
+    Unauthenticated,
+    Forbidden,
+    /// The request does not match the route's schema.
+    Schema,
+    RateLimited,
+    BodyTooLarge,
+    /// An attack signature matched.
+    Signature,
+    /// The upstream refused or dropped the connection.
+    UpstreamUnavailable,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+}
+
+impl DenyCode {
+    /// Every code, in declaration order (`code as usize` indexes this array).
+    pub const ALL: [DenyCode; 14] = [
+        DenyCode::BadRequest,
+        DenyCode::HeaderTimeout,
+        DenyCode::UrlTooLong,
+        DenyCode::HeadersTooLarge,
+        DenyCode::Blocked,
+        DenyCode::UnknownRoute,
+        DenyCode::Unauthenticated,
+        DenyCode::Forbidden,
+        DenyCode::Schema,
+        DenyCode::RateLimited,
+        DenyCode::BodyTooLarge,
+        DenyCode::Signature,
+        DenyCode::UpstreamUnavailable,
+        DenyCode::UpstreamTimeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyCode::BadRequest => "bad_request",
+            DenyCode::HeaderTimeout => "header_timeout",
+            DenyCode::UrlTooLong => "url_too_long",
+            DenyCode::HeadersTooLarge => "headers_too_large",
+            DenyCode::Blocked => "blocked",
+            DenyCode::UnknownRoute => "unknown_route",
+            DenyCode::Unauthenticated => "unauthenticated",
+            DenyCode::Forbidden => "forbidden",
+            DenyCode::Schema => "schema",
+            DenyCode::RateLimited => "rate_limited",
+            DenyCode::BodyTooLarge => "body_too_large",
+            DenyCode::Signature => "signature",
+            DenyCode::UpstreamUnavailable => "upstream_unavailable",
+            DenyCode::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+}
+
+impl fmt::Display for DenyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,23 @@
+//! The shared vocabulary of Palisade. Everything that crosses a crate boundary is a
+//! type from here: the `RequestEvent` the proxy records, the client keys it
+//! identifies, blocks and the lock-free block table, the tee (the bounded ring
+//! between proxy and analytics), the injectable clock, and the config types.
+//!
+//! Must not depend on any other Palisade crate, and must not do I/O beyond reading
+//! a config file.
+
+pub mod block;
+pub mod block_table;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod tee;
+
+pub use block::{Block, BlockId, BlockOrigin, BlockScope, NewBlock};
+pub use block_table::{BlockTable, BlockWriter};
+pub use client::ClientKeys;
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, unix_ms, unix_us};
+pub use config::Config;
+pub use event::{Denial, DenyCode, Phase, Protocol, RequestEvent};
+pub use tee::Tee;

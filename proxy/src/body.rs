@@ -1,0 +1,194 @@
+//! Owns the body types that stream through the proxy: `RequestBody` (client to
+//! upstream, metered, with its first frame read ahead so a malformed body is
+//! refused before the upstream is contacted) and `ProxyBody` (to the client,
+//! metered, carrying the exchange's recorder so the event is written when the
+//! body ends or is dropped).
+//!
+//! Must never buffer a whole body: frames pass through one at a time.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use crate::phases::record::Recorder;
+
+/// Bytes received from the client, shared between the request body (which counts)
+/// and the recorder (which reads).
+#[derive(Debug, Default)]
+pub(crate) struct Meter {
+    bytes_in: AtomicU64,
+    /// The client's body failed (bad chunking, reset): the fault is the client's.
+    client_failed: AtomicBool,
+}
+
+impl Meter {
+    pub(crate) fn bytes_in(&self) -> u64 {
+        self.bytes_in.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn client_failed(&self) -> bool {
+        self.client_failed.load(Ordering::Relaxed)
+    }
+}
+
+/// The body sent upstream.
+#[derive(Debug)]
+pub(crate) enum RequestBody {
+    Empty,
+    Stream {
+        first: Option<Frame<Bytes>>,
+        rest: Incoming,
+        meter: Arc<Meter>,
+    },
+}
+
+impl RequestBody {
+    pub(crate) fn stream(first: Frame<Bytes>, rest: Incoming, meter: Arc<Meter>) -> Self {
+        if let Some(d) = first.data_ref() {
+            meter.bytes_in.fetch_add(d.len() as u64, Ordering::Relaxed);
+        }
+        RequestBody::Stream {
+            first: Some(first),
+            rest,
+            meter,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RequestBody::Empty => Poll::Ready(None),
+            RequestBody::Stream { first, rest, meter } => {
+                if let Some(f) = first.take() {
+                    return Poll::Ready(Some(Ok(f)));
+                }
+                let frame = ready!(Pin::new(rest).poll_frame(cx));
+                match &frame {
+                    Some(Ok(f)) => {
+                        if let Some(d) = f.data_ref() {
+                            meter.bytes_in.fetch_add(d.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    Some(Err(_)) => meter.client_failed.store(true, Ordering::Relaxed),
+                    None => {}
+                }
+                Poll::Ready(frame)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Stream { first, rest, .. } => first.is_none() && rest.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Stream { first, rest, .. } => {
+                let ahead = first
+                    .as_ref()
+                    .and_then(Frame::data_ref)
+                    .map_or(0, |d| d.len() as u64);
+                let rest = rest.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + ahead);
+                if let Some(u) = rest.upper() {
+                    hint.set_upper(u + ahead);
+                }
+                hint
+            }
+        }
+    }
+}
+
+/// The body sent to the client.
+#[derive(Debug)]
+pub struct ProxyBody {
+    kind: Kind,
+    /// Written into the tee when dropped: at the body's end, or when the client
+    /// goes away first.
+    recorder: Option<Recorder>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Upstream(Incoming),
+    Local(Option<Bytes>),
+}
+
+impl ProxyBody {
+    pub(crate) fn local(body: Bytes) -> Self {
+        Self {
+            kind: Kind::Local(Some(body)),
+            recorder: None,
+        }
+    }
+
+    pub(crate) fn upstream(body: Incoming) -> Self {
+        Self {
+            kind: Kind::Upstream(body),
+            recorder: None,
+        }
+    }
+
+    pub(crate) fn attach(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = match &mut this.kind {
+            Kind::Upstream(b) => ready!(Pin::new(b).poll_frame(cx)),
+            Kind::Local(b) => b.take().map(|b| Ok(Frame::data(b))),
+        };
+        match &frame {
+            Some(Ok(f)) => {
+                if let (Some(d), Some(r)) = (f.data_ref(), this.recorder.as_mut()) {
+                    r.add_bytes_out(d.len() as u64);
+                }
+            }
+            Some(Err(_)) | None => {
+                // The exchange is over: record it now rather than when hyper drops us.
+                this.recorder.take();
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Upstream(b) => b.is_end_stream(),
+            Kind::Local(b) => b.as_ref().is_none_or(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Upstream(b) => b.size_hint(),
+            Kind::Local(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}

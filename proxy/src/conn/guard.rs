@@ -1,0 +1,295 @@
+//! Owns the HTTP/1 framing guard: a second, independent reading of the request
+//! stream's framing (heads by httparse, bodies by Content-Length or chunk sizes)
+//! that stops an ambiguous request before hyper ever sees its complete head, so it
+//! can never reach the upstream.
+//!
+//! Ambiguous means: both Content-Length and Transfer-Encoding, more than one
+//! Content-Length (even equal ones), more than one Transfer-Encoding, or a
+//! Transfer-Encoding other than exactly `chunked`. hyper alone would normalise some
+//! of these (RFC 9112 §6.3 allows it); Palisade refuses them, as nginx does.
+//!
+//! Must not copy bytes in the common case (a head that arrives in one read is
+//! parsed in place), and must not guess: where it cannot follow the framing it
+//! either steps aside for hyper's own 400/431, or fails the read.
+
+use httparse::{Header, Status};
+
+/// What to do with bytes just read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inspect {
+    /// Hand them all to hyper.
+    Pass,
+    /// A request head in them is ambiguous: hand only the first `keep` bytes to
+    /// hyper (which then never holds a complete head) and reject the connection.
+    Reject { keep: usize },
+    /// The chunked framing is broken: fail the connection.
+    Broken,
+}
+
+/// The method and target of a refused head, for its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) method: http::Method,
+    pub(crate) target: Box<str>,
+}
+
+/// Tracks the framing of one HTTP/1 connection's request stream.
+#[derive(Debug)]
+pub(crate) struct H1Guard {
+    state: State,
+    /// The head that made the guard refuse the connection.
+    rejected: Option<Target>,
+    /// Bytes of a head or chunk line that spans reads.
+    pending: Vec<u8>,
+    max_head: usize,
+    max_headers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Expecting or reading a request head.
+    Head,
+    /// Skipping this many bytes of a Content-Length body.
+    Body(u64),
+    /// Reading a chunk-size line.
+    ChunkSize,
+    /// Skipping this many bytes of chunk data.
+    ChunkData(u64),
+    /// Expecting the CR, then the LF, that ends chunk data.
+    ChunkCr,
+    ChunkLf,
+    /// Reading trailer lines up to the empty line.
+    Trailer,
+    /// No longer following the stream: hyper rejects what comes next itself.
+    Off,
+}
+
+/// The framing a complete head announces.
+enum Framing {
+    Length(u64),
+    Chunked,
+    Ambiguous(Target),
+    /// Malformed in a way hyper answers itself (400 or 431).
+    LeaveToHyper,
+}
+
+/// Longest chunk-size or trailer line we follow.
+const MAX_LINE: usize = 4096;
+/// Headers parsed on the stack; heads with more use a heap buffer.
+const STACK_HEADERS: usize = 64;
+
+impl H1Guard {
+    pub(crate) fn new(max_head: usize, max_headers: usize) -> Self {
+        Self {
+            state: State::Head,
+            rejected: None,
+            pending: Vec::new(),
+            max_head,
+            max_headers,
+        }
+    }
+
+    /// Follows the framing through `data`, the bytes just read.
+    pub(crate) fn inspect(&mut self, data: &[u8]) -> Inspect {
+        let mut pos = 0;
+        while pos < data.len() {
+            let rest = &data[pos..];
+            match self.state {
+                State::Off => return Inspect::Pass,
+                State::Head => match self.feed_head(rest) {
+                    None => return Inspect::Pass,
+                    Some((used, Framing::Ambiguous(target))) => {
+                        self.rejected = Some(target);
+                        self.state = State::Off;
+                        return Inspect::Reject {
+                            keep: pos + used - 1,
+                        };
+                    }
+                    Some((_, Framing::LeaveToHyper)) => {
+                        self.state = State::Off;
+                        return Inspect::Pass;
+                    }
+                    Some((used, Framing::Length(n))) => {
+                        pos += used;
+                        self.state = if n == 0 { State::Head } else { State::Body(n) };
+                    }
+                    Some((used, Framing::Chunked)) => {
+                        pos += used;
+                        self.state = State::ChunkSize;
+                    }
+                },
+                State::Body(n) | State::ChunkData(n) => {
+                    let take = n.min(rest.len() as u64);
+                    pos += take as usize;
+                    let left = n - take;
+                    self.state = match (self.state, left) {
+                        (State::Body(_), 0) => State::Head,
+                        (State::Body(_), l) => State::Body(l),
+                        (_, 0) => State::ChunkCr,
+                        (_, l) => State::ChunkData(l),
+                    };
+                }
+                State::ChunkCr | State::ChunkLf => {
+                    let want = if self.state == State::ChunkCr {
+                        b'\r'
+                    } else {
+                        b'\n'
+                    };
+                    if rest[0] != want {
+                        return Inspect::Broken;
+                    }
+                    pos += 1;
+                    self.state = if self.state == State::ChunkCr {
+                        State::ChunkLf
+                    } else {
+                        State::ChunkSize
+                    };
+                }
+                State::ChunkSize | State::Trailer => {
+                    let Some(line_end) = memchr_nl(rest) else {
+                        if self.pending.len() + rest.len() > MAX_LINE {
+                            return Inspect::Broken;
+                        }
+                        self.pending.extend_from_slice(rest);
+                        return Inspect::Pass;
+                    };
+                    let used = line_end + 1;
+                    let next = if self.pending.is_empty() {
+                        self.end_line(&rest[..used])
+                    } else {
+                        let mut line = std::mem::take(&mut self.pending);
+                        line.extend_from_slice(&rest[..used]);
+                        self.end_line(&line)
+                    };
+                    match next {
+                        Some(s) => self.state = s,
+                        None => return Inspect::Broken,
+                    }
+                    pos += used;
+                }
+            }
+        }
+        Inspect::Pass
+    }
+
+    /// The head that made the guard refuse the connection, if one did.
+    pub(crate) fn rejected(&self) -> Option<&Target> {
+        self.rejected.as_ref()
+    }
+
+    /// The state after a complete chunk-size or trailer line, or None if broken.
+    fn end_line(&self, line: &[u8]) -> Option<State> {
+        if self.state == State::Trailer {
+            let empty = line == b"\r\n" || line == b"\n";
+            return Some(if empty { State::Head } else { State::Trailer });
+        }
+        match httparse::parse_chunk_size(line) {
+            Ok(Status::Complete((_, 0))) => Some(State::Trailer),
+            Ok(Status::Complete((_, n))) => Some(State::ChunkData(n)),
+            _ => None,
+        }
+    }
+
+    /// Feeds head bytes. Returns how many bytes of `data` completed a head and the
+    /// framing it announces, or None when the head is not complete yet (the bytes
+    /// are kept).
+    fn feed_head(&mut self, data: &[u8]) -> Option<(usize, Framing)> {
+        if self.pending.is_empty() {
+            return match self.parse_head(data) {
+                Some((len, f)) => Some((len, f)),
+                None => {
+                    self.keep_partial(data);
+                    None
+                }
+            };
+        }
+        let before = self.pending.len();
+        let room = self.max_head.saturating_sub(before).max(1);
+        let take = data.len().min(room);
+        let mut buf = std::mem::take(&mut self.pending);
+        buf.extend_from_slice(&data[..take]);
+        match self.parse_head(&buf) {
+            Some((len, f)) => Some((len - before, f)),
+            None => {
+                self.pending = buf;
+                if self.pending.len() >= self.max_head {
+                    // Too large: hyper answers 431 with the same cap.
+                    return Some((take, Framing::LeaveToHyper));
+                }
+                None
+            }
+        }
+    }
+
+    fn keep_partial(&mut self, data: &[u8]) {
+        if data.len() >= self.max_head {
+            self.state = State::Off;
+        } else {
+            self.pending.extend_from_slice(data);
+        }
+    }
+
+    /// Parses a head at the start of `buf`: its length and framing, or None if
+    /// incomplete.
+    fn parse_head(&self, buf: &[u8]) -> Option<(usize, Framing)> {
+        let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        let mut req = httparse::Request::new(&mut stack);
+        match req.parse(buf) {
+            Ok(Status::Complete(len)) => Some((len, framing(&req))),
+            Ok(Status::Partial) => None,
+            Err(httparse::Error::TooManyHeaders) if self.max_headers > STACK_HEADERS => {
+                let mut heap = vec![httparse::EMPTY_HEADER; self.max_headers];
+                let mut req = httparse::Request::new(&mut heap);
+                match req.parse(buf) {
+                    Ok(Status::Complete(len)) => Some((len, framing(&req))),
+                    Ok(Status::Partial) => None,
+                    Err(_) => Some((buf.len(), Framing::LeaveToHyper)),
+                }
+            }
+            Err(_) => Some((buf.len(), Framing::LeaveToHyper)),
+        }
+    }
+}
+
+fn framing(req: &httparse::Request<'_, '_>) -> Framing {
+    let headers: &[Header<'_>] = req.headers;
+    let mut lengths = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"));
+    let mut encodings = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
+    match (
+        lengths.next(),
+        lengths.next(),
+        encodings.next(),
+        encodings.next(),
+    ) {
+        (None, _, None, _) => Framing::Length(0),
+        (Some(cl), None, None, _) => match std::str::from_utf8(cl.value)
+            .ok()
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(n) => Framing::Length(n),
+            None => Framing::LeaveToHyper,
+        },
+        (None, _, Some(te), None) if te.value.trim_ascii().eq_ignore_ascii_case(b"chunked") => {
+            Framing::Chunked
+        }
+        _ => Framing::Ambiguous(Target {
+            method: req
+                .method
+                .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())
+                .unwrap_or_default(),
+            target: req.path.unwrap_or_default().into(),
+        }),
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+#[cfg(test)]
+mod tests;

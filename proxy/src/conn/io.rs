@@ -1,0 +1,127 @@
+//! Owns `TrackedIo`: the client stream as hyper sees it. It tells the connection
+//! state when bytes arrive and runs the HTTP/1 framing guard over them.
+//! Must not buffer: bytes go straight into hyper's buffer.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::guard::{H1Guard, Inspect};
+use super::state::{ConnInfo, Refusal};
+
+pin_project_lite::pin_project! {
+    /// A client stream with read tracking and, for HTTP/1, the framing guard.
+    #[derive(Debug)]
+    pub(crate) struct TrackedIo<S> {
+        #[pin]
+        inner: S,
+        info: Arc<ConnInfo>,
+        guard: Option<H1Guard>,
+        // Bytes read while choosing the protocol, served before the stream's own.
+        prefix: Bytes,
+    }
+}
+
+impl<S> TrackedIo<S> {
+    pub(crate) fn new(
+        inner: S,
+        info: Arc<ConnInfo>,
+        guard: Option<H1Guard>,
+        prefix: Bytes,
+    ) -> Self {
+        Self {
+            inner,
+            info,
+            guard,
+            prefix,
+        }
+    }
+
+    pub(crate) fn guard(&self) -> Option<&H1Guard> {
+        self.guard.as_ref()
+    }
+
+    pub(crate) fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: AsyncRead> AsyncRead for TrackedIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let state = &this.info.state;
+        if state.refused() {
+            // The driver answers and closes; hyper must see neither data nor EOF.
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        if this.prefix.is_empty() {
+            ready!(this.inner.poll_read(cx, buf))?;
+        } else {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+        }
+        let new = &buf.filled()[before..];
+        if new.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        state.on_read();
+        let Some(guard) = this.guard.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        match guard.inspect(new) {
+            Inspect::Pass => Poll::Ready(Ok(())),
+            Inspect::Reject { keep } => {
+                buf.set_filled(before + keep);
+                state.refuse(Refusal::Ambiguous);
+                if keep == 0 {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Ok(()))
+                }
+            }
+            Inspect::Broken => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "malformed chunked request body",
+            ))),
+        }
+    }
+}
+
+impl<S: AsyncWrite> AsyncWrite for TrackedIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,143 @@
+//! Owns `ConnState`: what one client connection is doing (waiting for a head,
+//! serving, idle), shared between its reader, its requests and its driver. The
+//! driver reads it when a timer fires to decide between 408, idle close, or waiting.
+//!
+//! Must stay cheap: touched on every read and twice per request.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+/// What the connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Receiving a request head (or, on a new connection, waiting for the first).
+    Head,
+    /// At least one request is being served.
+    Busy,
+    /// Kept alive between requests.
+    Idle,
+}
+
+/// Why the framing guard refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// An ambiguous request head: answer 400, then close.
+    Ambiguous,
+}
+
+/// Facts about a connection that every request on it shares.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+    pub(crate) state: ConnState,
+}
+
+/// The live state of one connection.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    epoch: Instant,
+    // Atomics, not a mutex: the h2 requests of one connection run on other tasks.
+    phase: AtomicU8,
+    /// When `phase` began, in ms since `epoch`.
+    since_ms: AtomicU64,
+    in_flight: AtomicU32,
+    refused: AtomicBool,
+    /// Wakes the driver when the guard refuses, and when the last in-flight
+    /// request of a refused connection ends.
+    pub(crate) wake: Notify,
+    /// True for HTTP/1 connections: reads start a head only there.
+    h1: bool,
+}
+
+impl ConnInfo {
+    pub(crate) fn new(peer: SocketAddr, tls: bool, h1: bool) -> Self {
+        Self {
+            peer,
+            tls,
+            state: ConnState::new(h1),
+        }
+    }
+}
+
+impl ConnState {
+    fn new(h1: bool) -> Self {
+        // A new HTTP/1 connection owes us a head from the start; an HTTP/2 one is
+        // idle until it opens a stream.
+        let phase = if h1 { Phase::Head } else { Phase::Idle };
+        Self {
+            epoch: Instant::now(),
+            phase: AtomicU8::new(phase as u8),
+            since_ms: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            refused: AtomicBool::new(false),
+            wake: Notify::new(),
+            h1,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn set(&self, phase: Phase) {
+        self.since_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// The current phase and how long it has lasted.
+    pub(crate) fn phase(&self) -> (Phase, Duration) {
+        let phase = match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Head,
+            1 => Phase::Busy,
+            _ => Phase::Idle,
+        };
+        let since = self.since_ms.load(Ordering::Relaxed);
+        (
+            phase,
+            Duration::from_millis(self.now_ms().saturating_sub(since)),
+        )
+    }
+
+    /// Bytes arrived: on an idle HTTP/1 connection they start the next head.
+    pub(crate) fn on_read(&self) {
+        if self.h1 && self.phase.load(Ordering::Relaxed) == Phase::Idle as u8 {
+            self.set(Phase::Head);
+        }
+    }
+
+    /// A request was dispatched.
+    pub(crate) fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.phase.load(Ordering::Relaxed) != Phase::Busy as u8 {
+            self.set(Phase::Busy);
+        }
+    }
+
+    /// A request's response ended (or was abandoned).
+    pub(crate) fn request_ended(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.set(Phase::Idle);
+            if self.refused.load(Ordering::Acquire) {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The guard refused the connection.
+    pub(crate) fn refuse(&self, _why: Refusal) {
+        self.refused.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,143 @@
+//! Owns header hygiene between client and upstream: hop-by-hop headers removed
+//! both ways (RFC 9110 §7.6.1), `X-Forwarded-*` set (a client's own copies believed
+//! only from trusted proxies), spoofable identity headers stripped and replaced by
+//! ours, and the request id passed on.
+//!
+//! Must not drop end-to-end headers, and must never pass a client's copy of a
+//! header we vouch for.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::settings::Settings;
+
+/// Hop-by-hop headers, always removed (on top of those `Connection` names).
+/// Proxy-Authorization is a credential for us, not for the upstream.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(listed) = connection_tokens(headers) {
+        for name in listed {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+fn connection_tokens(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+    let mut values = headers.get_all(header::CONNECTION).iter().peekable();
+    values.peek()?;
+    let mut names = Vec::new();
+    for v in values {
+        let Ok(text) = v.to_str() else { continue };
+        for token in text.split(',') {
+            if let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) {
+                // Never let a client make us drop the headers we rely on.
+                if name != header::HOST && name != header::CONTENT_LENGTH {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    Some(names)
+}
+
+/// What the request's client looked like, for the forwarded headers.
+pub(crate) struct Forwarded<'a> {
+    pub peer: IpAddr,
+    pub client: IpAddr,
+    pub peer_trusted: bool,
+    pub tls: bool,
+    /// The Host or :authority the client asked for.
+    pub host: Option<&'a str>,
+    pub request_id: &'a HeaderValue,
+}
+
+/// Prepares a client's request headers for the upstream (after hop-by-hop removal).
+pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &Settings) {
+    strip_identity(headers, &s.identity_prefix);
+    if !f.peer_trusted {
+        headers.remove(header::FORWARDED);
+        headers.remove(X_REAL_IP);
+        headers.remove(&X_FORWARDED_PROTO);
+        headers.remove(&X_FORWARDED_HOST);
+    }
+    let xff = match (f.peer_trusted, joined(headers, &X_FORWARDED_FOR)) {
+        (true, Some(prior)) => format!("{prior}, {}", f.peer),
+        _ => f.peer.to_string(),
+    };
+    insert_str(headers, X_FORWARDED_FOR, &xff);
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        let proto = if f.tls { "https" } else { "http" };
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    }
+    if !headers.contains_key(&X_FORWARDED_HOST)
+        && let Some(host) = f.host
+    {
+        insert_str(headers, X_FORWARDED_HOST, host);
+    }
+    insert_str(headers, s.client_ip_header.clone(), &f.client.to_string());
+    headers.insert(s.request_id_header.clone(), f.request_id.clone());
+}
+
+/// Prepares the upstream's response headers for the client.
+pub(crate) fn client_response(headers: &mut HeaderMap, request_id: &HeaderValue, s: &Settings) {
+    strip_hop_by_hop(headers);
+    headers.insert(s.request_id_header.clone(), request_id.clone());
+}
+
+/// Removes every header whose name starts with our identity prefix: only we may
+/// tell the upstream who the client is.
+fn strip_identity(headers: &mut HeaderMap, prefix: &str) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(prefix))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in headers.get_all(name) {
+        let Ok(text) = v.to_str() else { continue };
+        match &mut out {
+            None => out = Some(text.to_string()),
+            Some(s) => {
+                s.push_str(", ");
+                s.push_str(text);
+            }
+        }
+    }
+    out
+}
+
+fn insert_str(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+#[cfg(test)]
+mod tests;

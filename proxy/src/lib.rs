@@ -1,0 +1,30 @@
+//! The data plane: listeners (plain and TLS; HTTP/1.1 and HTTP/2), the phase
+//! pipeline (DESIGN.md, "Request path"), forwarding to the upstream, and the tee
+//! that records every exchange.
+//!
+//! Must not depend on analytics or the dashboard: it only writes events into the
+//! tee and reads the block table. Must never wait on anything but the client and
+//! the upstream.
+
+mod body;
+mod conn;
+mod context;
+mod error;
+mod flow;
+mod headers;
+mod phases;
+mod pipeline;
+mod respond;
+mod server;
+mod settings;
+mod stats;
+mod tls;
+mod upstream;
+
+pub use body::ProxyBody;
+pub use conn::ConnInfo;
+pub use error::ProxyError;
+pub use flow::Flow;
+pub use server::{Proxy, ProxyDeps, RunningProxy, preflight};
+pub use settings::Settings;
+pub use stats::ProxyStats;

@@ -1,0 +1,43 @@
+//! The request-level part of the accept phase: caps on the request head that must
+//! hold before anything else looks at it (URL length 414, header count and bytes
+//! 431) and methods a reverse proxy never serves (CONNECT). Connection-level
+//! acceptance (TLS, timeouts, connection cap) lives in `conn` and `server`.
+//!
+//! Must not allocate: it only measures.
+
+use http::{Method, Request};
+use hyper::body::Incoming;
+
+use palisade_models::{DenyCode, Phase};
+
+use crate::flow::Flow;
+use crate::settings::Settings;
+
+/// Bytes HTTP/2 counts per header on top of name and value (RFC 9113 §6.5.2).
+const H2_HEADER_OVERHEAD: usize = 32;
+
+pub(crate) fn accept(req: &Request<Incoming>, s: &Settings) -> Flow {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > s.max_url_bytes {
+        return Flow::deny(Phase::Accept, DenyCode::UrlTooLong);
+    }
+    // HTTP/1 heads are capped by hyper itself (431 before we see them); HTTP/2
+    // heads arrive decoded, so count them here with the same caps.
+    if req.version() == http::Version::HTTP_2 {
+        let headers = req.headers();
+        if headers.len() > s.max_header_count {
+            return Flow::deny(Phase::Accept, DenyCode::HeadersTooLarge);
+        }
+        let bytes: usize = headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + H2_HEADER_OVERHEAD)
+            .sum();
+        if bytes + target > s.max_header_bytes {
+            return Flow::deny(Phase::Accept, DenyCode::HeadersTooLarge);
+        }
+    }
+    if req.method() == Method::CONNECT {
+        return Flow::deny(Phase::Accept, DenyCode::BadRequest);
+    }
+    Flow::Continue
+}

@@ -1,0 +1,93 @@
+//! The record phase. Owns `Recorder`: the exchange's `RequestEvent`, filled in by
+//! the phases and written into the tee exactly once, when the recorder is dropped:
+//! at the end of the response body, or when the client goes away first (status 0
+//! if no response was started).
+//!
+//! Must never block: the tee push drops and counts when the ring is full. Must never
+//! record a secret (`RequestEvent` has no field for one).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use palisade_models::RequestEvent;
+
+use crate::body::Meter;
+use crate::conn::ConnInfo;
+use crate::server::Shared;
+
+/// Writes one exchange's event when dropped.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    // An Option only so that Drop can move the event out.
+    event: Option<RequestEvent>,
+    start: Instant,
+    bytes_out: u64,
+    meter: Option<Arc<Meter>>,
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+}
+
+impl Recorder {
+    /// Starts recording; the connection counts the request in flight until the
+    /// recorder is dropped.
+    pub(crate) fn new(
+        event: RequestEvent,
+        start: Instant,
+        shared: Arc<Shared>,
+        conn: Arc<ConnInfo>,
+    ) -> Self {
+        conn.state.request_started();
+        Self {
+            event: Some(event),
+            start,
+            bytes_out: 0,
+            meter: None,
+            shared,
+            conn,
+        }
+    }
+
+    /// The event being recorded.
+    pub(crate) fn event(&mut self) -> &mut RequestEvent {
+        // INVARIANT: `event` is Some from `new` until `drop`, the only place taking it.
+        self.event.as_mut().expect("event taken before drop")
+    }
+
+    pub(crate) fn set_meter(&mut self, meter: Arc<Meter>) {
+        self.meter = Some(meter);
+    }
+
+    pub(crate) fn add_bytes_out(&mut self, n: u64) {
+        self.bytes_out += n;
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let Some(mut ev) = self.event.take() else {
+            return;
+        };
+        ev.latency_us = self.start.elapsed().as_micros() as u64;
+        ev.bytes_out = self.bytes_out;
+        if let Some(m) = &self.meter {
+            ev.bytes_in = m.bytes_in();
+        }
+        if self.shared.settings.access_log {
+            tracing::info!(
+                target: "palisade::access",
+                request_id = &*ev.request_id,
+                client = %ev.client_ip,
+                method = %ev.method,
+                path = &*ev.path,
+                status = ev.status,
+                deny = ev.deny.map(|d| d.code.as_str()),
+                latency_us = ev.latency_us,
+                bytes_in = ev.bytes_in,
+                bytes_out = ev.bytes_out,
+                protocol = ev.protocol.as_str(),
+            );
+        }
+        self.shared.tee.push(ev);
+        self.conn.state.request_ended();
+    }
+}

@@ -1,0 +1,72 @@
+//! Owns the order of the request path (DESIGN.md, "Request path"): the only file
+//! that knows it. Each phase returns `Flow::Continue` or a denial; the first denial
+//! stops the request, and `respond::denial` answers it. Every request, allowed or
+//! denied, leaves one event through the recorder.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::body::ProxyBody;
+use crate::conn::ConnInfo;
+use crate::context::RequestCtx;
+use crate::flow::Flow;
+use crate::phases::{
+    accept::accept, authenticate::authenticate, authorize::authorize, block::block,
+    forward::forward, identify::identify, inspect::inspect, limit::limit, route::route,
+    validate::validate,
+};
+use crate::respond;
+use crate::server::Worker;
+
+/// Serves one request.
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    w: Arc<Worker>,
+    conn: Arc<ConnInfo>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let mut ctx = RequestCtx::new(&req, w.shared.clone(), conn);
+    let outcome = match guards(&mut ctx, &req, &w) {
+        Flow::Continue => forward(&mut ctx, req, &w).await.map(|resp| {
+            let (parts, body) = resp.into_parts();
+            Response::from_parts(parts, ProxyBody::upstream(body))
+        }),
+        Flow::Deny(d) => Err(d),
+    };
+    let s = &w.shared.settings;
+    let mut response = match outcome {
+        Ok(r) => r,
+        Err(d) => {
+            ctx.deny(d);
+            w.shared.stats.count_denial(d.code);
+            respond::denial(d, &ctx.request_id, &s.request_id_header)
+        }
+    };
+    ctx.rec.event().status = response.status().as_u16();
+    response.body_mut().attach(ctx.rec);
+    Ok(response)
+}
+
+/// The guard phases, in order; the first denial wins.
+fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
+    macro_rules! run {
+        ($phase:expr) => {
+            if let Flow::Deny(d) = $phase {
+                return Flow::Deny(d);
+            }
+        };
+    }
+    let s = &w.shared.settings;
+    run!(accept(req, s));
+    run!(identify(ctx, req.headers(), s));
+    run!(block(ctx, &w.shared));
+    run!(route(ctx, req));
+    run!(authenticate(ctx, req));
+    run!(authorize(ctx, req));
+    run!(validate(ctx, req));
+    run!(limit(ctx, req));
+    run!(inspect(ctx, req));
+    Flow::Continue
+}

@@ -1,0 +1,380 @@
+//! Owns the proxy's lifecycle: binding listeners (after every check that can fail
+//! without a socket), the worker threads (each a single-threaded tokio runtime
+//! with its own upstream pool, accepting from shared listening sockets, as nginx
+//! workers do), and shutdown (stop accepting, drain in-flight requests within the
+//! grace period, then cut what is left).
+//!
+//! Must not bind anything before the TLS material and settings are known good.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::ClientConfig;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use palisade_models::{BlockTable, Config, SharedClock, Tee};
+
+use crate::conn;
+use crate::error::ProxyError;
+use crate::settings::Settings;
+use crate::stats::{ProxyStats, Throttle};
+use crate::tls;
+use crate::upstream::{self, UpstreamClient};
+
+/// Backlog of each listening socket.
+const BACKLOG: i32 = 1024;
+
+/// What the proxy shares with the rest of Palisade.
+#[derive(Debug, Clone)]
+pub struct ProxyDeps {
+    /// The block table the block phase reads.
+    pub blocks: BlockTable,
+    /// Where the record phase writes events.
+    pub tee: Arc<Tee>,
+    /// The clock block expiry is judged by.
+    pub clock: SharedClock,
+}
+
+/// State shared by all workers, read-only on the request path.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) blocks: BlockTable,
+    pub(crate) tee: Arc<Tee>,
+    pub(crate) clock: SharedClock,
+    pub(crate) stats: Arc<ProxyStats>,
+}
+
+/// One worker thread's view: the shared state plus its own upstream pool and
+/// protocol builders.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) client: UpstreamClient,
+    pub(crate) h1: http1::Builder,
+    pub(crate) h2: http2::Builder<TokioExecutor>,
+    pub(crate) upstream_warnings: Throttle,
+}
+
+/// A proxy whose sockets are bound, not yet serving.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    listeners: Vec<Listener>,
+    acceptor: Option<TlsAcceptor>,
+    client_tls: ClientConfig,
+}
+
+#[derive(Debug)]
+struct Listener {
+    socket: std::net::TcpListener,
+    addr: SocketAddr,
+    tls: bool,
+}
+
+/// A serving proxy.
+#[derive(Debug)]
+pub struct RunningProxy {
+    shutdown: CancellationToken,
+    workers: Vec<(JoinHandle<()>, oneshot::Receiver<()>)>,
+    plain_addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
+    stats: Arc<ProxyStats>,
+}
+
+/// Checks everything `Proxy::bind` would, without binding: settings, TLS material.
+pub fn preflight(config: &Config) -> Result<(), ProxyError> {
+    let settings = Settings::from_config(config)?;
+    prepare_tls(config, &settings).map(|_| ())
+}
+
+fn prepare_tls(
+    config: &Config,
+    settings: &Settings,
+) -> Result<(Option<TlsAcceptor>, ClientConfig), ProxyError> {
+    let acceptor = match &config.proxy.tls {
+        Some(t) => Some(TlsAcceptor::from(tls::server_config(t)?)),
+        None => None,
+    };
+    let https = settings.upstream.scheme == http::uri::Scheme::HTTPS;
+    let client = tls::client_config(config.upstream.ca_bundle.as_deref(), https)?;
+    Ok((acceptor, client))
+}
+
+impl Proxy {
+    /// Prepares TLS, then binds every listener.
+    pub fn bind(config: &Config, deps: ProxyDeps) -> Result<Proxy, ProxyError> {
+        let settings = Settings::from_config(config)?;
+        let (acceptor, client_tls) = prepare_tls(config, &settings)?;
+        let mut listeners = Vec::new();
+        let plain = settings.plain_listen.iter().map(|a| (a, false));
+        let secure = settings.tls_listen.iter().map(|a| (a, true));
+        for (addr, tls) in plain.chain(secure) {
+            let socket = listen(*addr).map_err(|source| ProxyError::Bind {
+                addr: *addr,
+                source,
+            })?;
+            let addr = socket.local_addr().map_err(|source| ProxyError::Bind {
+                addr: *addr,
+                source,
+            })?;
+            listeners.push(Listener { socket, addr, tls });
+        }
+        Ok(Proxy {
+            shared: Arc::new(Shared {
+                settings,
+                blocks: deps.blocks,
+                tee: deps.tee,
+                clock: deps.clock,
+                stats: Arc::default(),
+            }),
+            listeners,
+            acceptor,
+            client_tls,
+        })
+    }
+
+    /// Addresses of the plain-HTTP listeners, as bound (port 0 resolved).
+    pub fn plain_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(false)
+    }
+
+    /// Addresses of the HTTPS listeners, as bound.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(true)
+    }
+
+    fn addrs(&self, tls: bool) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter(|l| l.tls == tls)
+            .map(|l| l.addr)
+            .collect()
+    }
+
+    /// Starts the worker threads.
+    pub fn start(self) -> Result<RunningProxy, ProxyError> {
+        let plain_addrs = self.plain_addrs();
+        let tls_addrs = self.tls_addrs();
+        let shutdown = CancellationToken::new();
+        let n = self.shared.settings.workers.max(1);
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut sockets = Vec::with_capacity(self.listeners.len());
+            for l in &self.listeners {
+                let socket = l.socket.try_clone().map_err(ProxyError::Worker)?;
+                sockets.push((socket, l.tls));
+            }
+            let (done_tx, done_rx) = oneshot::channel();
+            let job = WorkerJob {
+                sockets,
+                shared: self.shared.clone(),
+                acceptor: self.acceptor.clone(),
+                client_tls: self.client_tls.clone(),
+                shutdown: shutdown.clone(),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("palisade-proxy-{i}"))
+                .spawn(move || {
+                    job.run();
+                    let _ = done_tx.send(());
+                })
+                .map_err(ProxyError::Worker)?;
+            workers.push((handle, done_rx));
+        }
+        Ok(RunningProxy {
+            shutdown,
+            workers,
+            plain_addrs,
+            tls_addrs,
+            stats: self.shared.stats.clone(),
+        })
+    }
+}
+
+impl RunningProxy {
+    pub fn plain_addrs(&self) -> &[SocketAddr] {
+        &self.plain_addrs
+    }
+
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
+    }
+
+    pub fn stats(&self) -> &Arc<ProxyStats> {
+        &self.stats
+    }
+
+    /// Stops accepting and lets in-flight requests finish (up to the grace period).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until every worker has stopped.
+    pub async fn stopped(mut self) {
+        for (_, done) in &mut self.workers {
+            let _ = done.await;
+        }
+        for (handle, _) in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("listeners", &self.listeners)
+            .field("tls", &self.acceptor.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a worker thread needs.
+struct WorkerJob {
+    sockets: Vec<(std::net::TcpListener, bool)>,
+    shared: Arc<Shared>,
+    acceptor: Option<TlsAcceptor>,
+    client_tls: ClientConfig,
+    shutdown: CancellationToken,
+}
+
+impl WorkerJob {
+    fn run(self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a proxy worker runtime");
+                self.shutdown.cancel();
+                return;
+            }
+        };
+        runtime.block_on(self.serve());
+        // Dropping the runtime cuts the connections still open after the grace period.
+    }
+
+    async fn serve(self) {
+        let s = &self.shared.settings;
+        let mut h1 = http1::Builder::new();
+        h1.header_read_timeout(None)
+            .max_headers(s.max_header_count)
+            .max_header_size(s.max_header_bytes)
+            .keep_alive(true);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(s.max_header_bytes as u32)
+            .max_concurrent_streams(256);
+        let worker = Arc::new(Worker {
+            client: upstream::client(&s.upstream, self.client_tls.clone()),
+            shared: self.shared.clone(),
+            h1,
+            h2,
+            upstream_warnings: Throttle::default(),
+        });
+        let connections = TaskTracker::new();
+        let mut accepting = Vec::new();
+        for (socket, tls) in self.sockets {
+            let listener = match TcpListener::from_std(socket) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot register a listener; stopping");
+                    self.shutdown.cancel();
+                    break;
+                }
+            };
+            let acceptor = if tls { self.acceptor.clone() } else { None };
+            accepting.push(tokio::spawn(accept_loop(
+                listener,
+                acceptor,
+                worker.clone(),
+                connections.clone(),
+                self.shutdown.clone(),
+            )));
+        }
+        self.shutdown.cancelled().await;
+        for a in accepting {
+            let _ = a.await;
+        }
+        connections.close();
+        let grace = worker.shared.settings.shutdown_grace;
+        if tokio::time::timeout(grace, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = connections.len(),
+                "shutdown grace period over; closing connections still open"
+            );
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    w: Arc<Worker>,
+    connections: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let stats = w.shared.stats.clone();
+    let max = w.shared.settings.max_connections;
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors or memory: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed; retrying in 50ms (raise the open-file limit?)");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(slot) = stats.open_connection(max) else {
+            tracing::debug!(%peer, "connection refused: proxy.max_connections reached");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (w, shutdown, acceptor) = (w.clone(), shutdown.clone(), acceptor.clone());
+        connections.spawn(async move {
+            let _slot = slot;
+            match acceptor {
+                Some(a) => conn::serve_tls(stream, peer, a, w, shutdown).await,
+                None => conn::serve_plain(stream, peer, w, shutdown).await,
+            }
+        });
+    }
+}
+
+/// Binds a non-blocking listening socket with SO_REUSEADDR, so a restart does not
+/// wait for TIME_WAIT.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}

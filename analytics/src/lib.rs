@@ -8,7 +8,7 @@
 
 mod worker;
 
-pub use worker::{Totals, Worker, WorkerHandle};
+pub use worker::{Totals, TotalsSnapshot, Worker, WorkerHandle};
 
 /// Errors of the analytics worker.
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,24 @@ pub struct Totals {
     pub server_errors: AtomicU64,
 }
 
+/// A copy of the totals at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TotalsSnapshot {
+    pub events: u64,
+    pub denied: u64,
+    pub server_errors: u64,
+}
+
+impl Totals {
+    pub fn snapshot(&self) -> TotalsSnapshot {
+        TotalsSnapshot {
+            events: self.events.load(Ordering::Relaxed),
+            denied: self.denied.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// The analytics worker.
 #[derive(Debug)]
 pub struct Worker {
@@ -98,9 +116,10 @@ impl WorkerHandle {
         &self.totals
     }
 
-    /// Drains what is left in the tee, then stops the thread.
-    pub fn stop(mut self) {
+    /// Drains what is left in the tee, stops the thread, and returns the totals.
+    pub fn stop(mut self) -> TotalsSnapshot {
         self.stop_inner();
+        self.totals.snapshot()
     }
 
     fn stop_inner(&mut self) {
@@ -115,5 +134,61 @@ impl WorkerHandle {
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         self.stop_inner();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_models::{Denial, DenyCode, Phase, Protocol};
+
+    fn event(status: u16, denied: bool) -> RequestEvent {
+        RequestEvent {
+            ts_unix_us: 0,
+            request_id: "r".into(),
+            client_ip: "127.0.0.1".parse().unwrap(),
+            peer_ip: "127.0.0.1".parse().unwrap(),
+            subject: None,
+            api_key_id: None,
+            method: http::Method::GET,
+            host: None,
+            path: "/".into(),
+            query_keys: None,
+            route: None,
+            undeclared: false,
+            status,
+            deny: denied.then_some(Denial {
+                phase: Phase::Block,
+                code: DenyCode::Blocked,
+            }),
+            latency_us: 1,
+            upstream_latency_us: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            user_agent: None,
+            protocol: Protocol::Http11,
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn stop_drains_everything_already_in_the_tee() {
+        let tee = Arc::new(Tee::new(16));
+        for _ in 0..5 {
+            assert!(tee.push(event(200, false)));
+        }
+        assert!(tee.push(event(403, true)));
+        assert!(tee.push(event(502, false)));
+        let handle = Worker::new(tee.clone()).spawn().unwrap();
+        let totals = handle.stop();
+        assert_eq!(
+            totals,
+            TotalsSnapshot {
+                events: 7,
+                denied: 1,
+                server_errors: 1
+            }
+        );
+        assert!(tee.is_empty());
     }
 }

@@ -115,7 +115,7 @@ pub(crate) fn valid_request_id(v: &[u8]) -> bool {
 }
 
 /// A fresh request id: a UUIDv7, so ids sort by time.
-fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let s = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
     // INVARIANT: a hyphenated UUID is ASCII hex and dashes, a valid header value.

@@ -57,11 +57,16 @@ pub(crate) fn denial(
 
 /// A complete HTTP/1.1 response for a denial made below hyper (the connection
 /// closes after it).
-pub(crate) fn raw_denial(code: DenyCode) -> Vec<u8> {
+pub(crate) fn raw_denial(
+    code: DenyCode,
+    request_id: &HeaderValue,
+    request_id_header: &HeaderName,
+) -> Vec<u8> {
     let status = status_of(code);
-    let body = body(code, "");
+    let id = request_id.to_str().unwrap_or_default();
+    let body = body(code, id);
     format!(
-        "HTTP/1.1 {} {}\r\n{CONTENT_TYPE}: application/json\r\n{CONTENT_LENGTH}: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {} {}\r\n{CONTENT_TYPE}: application/json\r\n{CONTENT_LENGTH}: {}\r\n{request_id_header}: {id}\r\nconnection: close\r\n\r\n{body}",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         body.len(),
@@ -75,11 +80,15 @@ mod tests {
 
     #[test]
     fn raw_denials_are_complete_responses() {
-        let raw = String::from_utf8(raw_denial(DenyCode::HeaderTimeout)).unwrap();
+        let id = HeaderValue::from_static("abc");
+        let name = HeaderName::from_static("x-request-id");
+        let raw = String::from_utf8(raw_denial(DenyCode::HeaderTimeout, &id, &name)).unwrap();
         assert!(raw.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{raw}");
         let (head, body) = raw.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert!(head.contains("x-request-id: abc"));
         assert!(body.contains("\"reason\":\"header_timeout\""));
+        assert!(body.contains("\"request_id\":\"abc\""));
     }
 
     #[test]

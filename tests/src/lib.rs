@@ -1,2 +1,27 @@
 //! Test support for the end-to-end suite: real upstreams on 127.0.0.1:0, the real
-//! sidecar in-process, and a bounded `eventually` instead of sleeps.
+//! sidecar in-process (or as the real binary), raw-socket helpers for what HTTP
+//! clients refuse to send, throwaway certificates, and a bounded `eventually`
+//! instead of sleeps.
+
+pub mod raw;
+pub mod sidecar;
+pub mod tls;
+pub mod upstream;
+
+use std::time::Duration;
+
+/// How long `eventually` waits before failing the test.
+pub const EVENTUALLY: Duration = Duration::from_secs(10);
+
+/// Polls `check` until it holds, failing the test after `EVENTUALLY`. The only
+/// waiting a test does: on an observable condition, bounded.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

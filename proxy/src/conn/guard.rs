@@ -22,8 +22,10 @@ pub(crate) enum Inspect {
     /// A request head in them is ambiguous: hand only the first `keep` bytes to
     /// hyper (which then never holds a complete head) and reject the connection.
     Reject { keep: usize },
-    /// The chunked framing is broken: fail the connection.
-    Broken,
+    /// The chunked framing is broken: hand hyper the first `keep` bytes (up to and
+    /// including the bad part, so its own decoder fails the body and the client gets
+    /// 400), then nothing more: the connection closes after this exchange.
+    Broken { keep: usize },
 }
 
 /// The method and target of a refused head, for its event.
@@ -136,7 +138,7 @@ impl H1Guard {
                         b'\n'
                     };
                     if rest[0] != want {
-                        return Inspect::Broken;
+                        return Inspect::Broken { keep: pos + 1 };
                     }
                     pos += 1;
                     self.state = if self.state == State::ChunkCr {
@@ -148,7 +150,7 @@ impl H1Guard {
                 State::ChunkSize | State::Trailer => {
                     let Some(line_end) = memchr_nl(rest) else {
                         if self.pending.len() + rest.len() > MAX_LINE {
-                            return Inspect::Broken;
+                            return Inspect::Broken { keep: data.len() };
                         }
                         self.pending.extend_from_slice(rest);
                         return Inspect::Pass;
@@ -163,7 +165,7 @@ impl H1Guard {
                     };
                     match next {
                         Some(s) => self.state = s,
-                        None => return Inspect::Broken,
+                        None => return Inspect::Broken { keep: pos + used },
                     }
                     pos += used;
                 }

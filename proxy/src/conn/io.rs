@@ -58,7 +58,7 @@ impl<S: AsyncRead> AsyncRead for TrackedIo<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.project();
         let state = &this.info.state;
-        if state.refused() {
+        if state.refused().is_some() {
             // The driver answers and closes; hyper must see neither data nor EOF.
             return Poll::Pending;
         }
@@ -79,20 +79,27 @@ impl<S: AsyncRead> AsyncRead for TrackedIo<S> {
         };
         match guard.inspect(new) {
             Inspect::Pass => Poll::Ready(Ok(())),
-            Inspect::Reject { keep } => {
-                buf.set_filled(before + keep);
-                state.refuse(Refusal::Ambiguous);
-                if keep == 0 {
-                    Poll::Pending
-                } else {
-                    Poll::Ready(Ok(()))
-                }
-            }
-            Inspect::Broken => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "malformed chunked request body",
-            ))),
+            Inspect::Reject { keep } => withhold(buf, before, keep, state, Refusal::Ambiguous),
+            Inspect::Broken { keep } => withhold(buf, before, keep, state, Refusal::Close),
         }
+    }
+}
+
+/// Hands hyper only the first `keep` new bytes and refuses the connection. With
+/// nothing to hand over the read stays pending: hyper must not mistake it for EOF.
+fn withhold(
+    buf: &mut ReadBuf<'_>,
+    before: usize,
+    keep: usize,
+    state: &super::state::ConnState,
+    why: Refusal,
+) -> Poll<io::Result<()>> {
+    buf.set_filled(before + keep);
+    state.refuse(why);
+    if keep == 0 {
+        Poll::Pending
+    } else {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -29,8 +29,9 @@ use tokio_util::sync::CancellationToken;
 use palisade_models::{Denial, DenyCode, Phase as DenyPhase, Protocol, RequestEvent, unix_us};
 
 pub use state::ConnInfo;
-use state::Phase;
+use state::{Phase, Refusal};
 
+use crate::context::new_request_id;
 use crate::pipeline;
 use crate::respond;
 use crate::server::Worker;
@@ -58,7 +59,7 @@ pub(crate) async fn serve_plain(
         Ok(Err(_)) => return,
         Err(_) => {
             w.shared.stats.count_denial(DenyCode::HeaderTimeout);
-            write_refusal(stream, DenyCode::HeaderTimeout).await;
+            write_refusal(stream, DenyCode::HeaderTimeout, &w).await;
             return;
         }
     };
@@ -141,23 +142,25 @@ async fn serve<S>(
         End::HeaderTimeout(conn) => {
             w.shared.stats.count_denial(DenyCode::HeaderTimeout);
             let tracked = conn.into_parts().io.into_inner();
-            write_refusal(tracked.into_inner(), DenyCode::HeaderTimeout).await;
+            write_refusal(tracked.into_inner(), DenyCode::HeaderTimeout, &w).await;
         }
         End::Refused(conn) => {
             w.shared.stats.count_denial(DenyCode::BadRequest);
             let tracked = conn.into_parts().io.into_inner();
+            let id = new_request_id();
             if let Some(target) = tracked.guard().and_then(H1Guard::rejected) {
-                tracing::info!(%peer, method = %target.method, "refused a request with ambiguous framing (request smuggling?)");
-                w.shared.tee.push(refusal_event(&info, target));
+                tracing::info!(%peer, method = %target.method, request_id = id.to_str().unwrap_or_default(), "refused a request with ambiguous framing (request smuggling?)");
+                w.shared.tee.push(refusal_event(&info, target, &id));
             }
-            write_refusal(tracked.into_inner(), DenyCode::BadRequest).await;
+            write_refusal_with(tracked.into_inner(), DenyCode::BadRequest, &id, &w).await;
         }
     }
 }
 
 /// How the driver let go of a connection.
 enum End<C> {
-    /// hyper finished it (client closed, error, idle close or shutdown).
+    /// Finished: by hyper (client closed, error, shutdown), by the idle timeout,
+    /// or after the guard lost the framing.
     Done,
     /// No complete head in time: answer 408.
     HeaderTimeout(C),
@@ -182,8 +185,10 @@ where
     tokio::pin!(sleep);
     let mut draining = false;
     loop {
-        if info.state.refused() && info.state.in_flight() == 0 {
-            return End::Refused(conn);
+        match info.state.refused() {
+            Some(Refusal::Ambiguous) if info.state.in_flight() == 0 => return End::Refused(conn),
+            Some(Refusal::Close) if info.state.in_flight() == 0 => return End::Done,
+            _ => {}
         }
         tokio::select! {
             biased;
@@ -221,8 +226,17 @@ where
 }
 
 /// Writes a denial made below hyper, then closes.
-async fn write_refusal<S: AsyncWrite + Unpin>(mut stream: S, code: DenyCode) {
-    let bytes = respond::raw_denial(code);
+async fn write_refusal<S: AsyncWrite + Unpin>(stream: S, code: DenyCode, w: &Worker) {
+    write_refusal_with(stream, code, &new_request_id(), w).await;
+}
+
+async fn write_refusal_with<S: AsyncWrite + Unpin>(
+    mut stream: S,
+    code: DenyCode,
+    request_id: &http::HeaderValue,
+    w: &Worker,
+) {
+    let bytes = respond::raw_denial(code, request_id, &w.shared.settings.request_id_header);
     let _ = tokio::time::timeout(REFUSAL_WRITE, async {
         stream.write_all(&bytes).await?;
         stream.shutdown().await
@@ -231,11 +245,15 @@ async fn write_refusal<S: AsyncWrite + Unpin>(mut stream: S, code: DenyCode) {
 }
 
 /// The event of a request the guard refused before hyper parsed it.
-fn refusal_event(info: &ConnInfo, target: &guard::Target) -> RequestEvent {
+fn refusal_event(
+    info: &ConnInfo,
+    target: &guard::Target,
+    request_id: &http::HeaderValue,
+) -> RequestEvent {
     let path = target.target.split('?').next().unwrap_or_default();
     RequestEvent {
         ts_unix_us: unix_us(std::time::SystemTime::now()),
-        request_id: "".into(),
+        request_id: request_id.to_str().unwrap_or_default().into(),
         client_ip: info.peer.ip(),
         peer_ip: info.peer.ip(),
         subject: None,

@@ -5,7 +5,7 @@
 //! Must stay cheap: touched on every read and twice per request.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -25,7 +25,9 @@ pub(crate) enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// An ambiguous request head: answer 400, then close.
-    Ambiguous,
+    Ambiguous = 1,
+    /// Broken chunked framing: hyper answers the request; then close.
+    Close = 2,
 }
 
 /// Facts about a connection that every request on it shares.
@@ -45,7 +47,8 @@ pub(crate) struct ConnState {
     /// When `phase` began, in ms since `epoch`.
     since_ms: AtomicU64,
     in_flight: AtomicU32,
-    refused: AtomicBool,
+    /// 0, or the `Refusal` that ends the connection.
+    refused: AtomicU8,
     /// Wakes the driver when the guard refuses, and when the last in-flight
     /// request of a refused connection ends.
     pub(crate) wake: Notify,
@@ -73,7 +76,7 @@ impl ConnState {
             phase: AtomicU8::new(phase as u8),
             since_ms: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
-            refused: AtomicBool::new(false),
+            refused: AtomicU8::new(0),
             wake: Notify::new(),
             h1,
         }
@@ -121,7 +124,7 @@ impl ConnState {
     pub(crate) fn request_ended(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.set(Phase::Idle);
-            if self.refused.load(Ordering::Acquire) {
+            if self.refused().is_some() {
                 self.wake.notify_one();
             }
         }
@@ -132,12 +135,16 @@ impl ConnState {
     }
 
     /// The guard refused the connection.
-    pub(crate) fn refuse(&self, _why: Refusal) {
-        self.refused.store(true, Ordering::Release);
+    pub(crate) fn refuse(&self, why: Refusal) {
+        self.refused.store(why as u8, Ordering::Release);
         self.wake.notify_one();
     }
 
-    pub(crate) fn refused(&self) -> bool {
-        self.refused.load(Ordering::Acquire)
+    pub(crate) fn refused(&self) -> Option<Refusal> {
+        match self.refused.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(Refusal::Ambiguous),
+            _ => Some(Refusal::Close),
+        }
     }
 }

@@ -1,0 +1,185 @@
+//! Owns the command line: `run`, `check` and `demo`, their exit codes, and what
+//! they print. Config problems are printed, every one with its key and a hint,
+//! before any socket is bound.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use palisade_models::Config;
+use palisade_models::config::{ConfigError, ConfigProblem};
+
+use crate::app::PalisadeBuilder;
+use crate::{demo, logging};
+
+/// Exit code for an unusable configuration.
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for a failure to start or run.
+const EXIT_FAILURE: u8 = 1;
+
+/// Palisade: a behavioral-analytics security sidecar for HTTP APIs.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the sidecar in front of the upstream named in the config.
+    Run {
+        /// The config file (see palisade.example.toml).
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Validate a config and print every problem; binds nothing.
+    Check {
+        /// The config file to check.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run Palisade in front of a built-in sample API, with an embedded config.
+    Demo {
+        /// Where the proxy listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Run { config } => match load(&config) {
+            Ok(config) => run_blocking(async move { run(config).await }),
+            Err(code) => code,
+        },
+        Command::Demo { listen } => run_blocking(demo::run(listen)),
+    }
+}
+
+/// Loads and fully checks a config, printing every problem.
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    let config = Config::load(path).map_err(|e| {
+        eprint!("{}: {e}", path.display());
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    let problems = preflight(&config);
+    if !problems.is_empty() {
+        eprint!(
+            "{}: {}",
+            path.display(),
+            ConfigError {
+                problems: problems.clone()
+            }
+        );
+        return Err(ExitCode::from(EXIT_CONFIG));
+    }
+    Ok(config)
+}
+
+/// Checks that need more than the config crate: log filter syntax, TLS material.
+pub fn preflight(config: &Config) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    if let Err(e) = logging::check_level(&config.log.level) {
+        problems.push(ConfigProblem {
+            key: "log.level".into(),
+            message: format!("`{}` is not a valid filter: {e}", config.log.level),
+            hint: "use error, warn, info, debug or trace, or directives like info,palisade_proxy=debug".into(),
+        });
+    }
+    if let Err(e) = palisade_proxy::preflight(config) {
+        let (key, message) = match &e {
+            palisade_proxy::ProxyError::Tls { key, message }
+            | palisade_proxy::ProxyError::Config { key, message } => {
+                ((*key).to_string(), message.clone())
+            }
+            other => (String::new(), other.to_string()),
+        };
+        problems.push(ConfigProblem {
+            key,
+            message,
+            hint: "check the file paths and that the PEM files hold what the key names".into(),
+        });
+    }
+    problems
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            let listen: Vec<&str> = config.proxy.listen.iter().map(|a| a.raw()).collect();
+            println!(
+                "{}: configuration OK (listen {:?}, upstream {})",
+                path.display(),
+                listen,
+                config.upstream.url.raw()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// Runs `palisade run` until SIGTERM or SIGINT.
+async fn run(config: Config) -> anyhow::Result<()> {
+    logging::init(&config.log);
+    let palisade = PalisadeBuilder::new(config).start()?;
+    for addr in palisade.plain_addrs() {
+        tracing::info!(%addr, tls = false, "proxy listening");
+    }
+    for addr in palisade.tls_addrs() {
+        tracing::info!(%addr, tls = true, "proxy listening");
+    }
+    let signal = shutdown_signal().await?;
+    tracing::info!(
+        signal,
+        "shutting down: no new connections, draining in-flight requests"
+    );
+    let summary = palisade.shutdown().await;
+    tracing::info!(
+        events = summary.totals.events,
+        dropped = summary.dropped,
+        "stopped"
+    );
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; returns its name.
+pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+/// Runs the control plane on a small runtime; the proxy workers have their own.
+fn run_blocking<F>(fut: F) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("palisade: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "palisade failed");
+            eprintln!("palisade: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

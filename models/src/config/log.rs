@@ -33,6 +33,8 @@ pub enum LogFormat {
     Pretty,
 }
 
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
 fn default_level() -> String {
     "info".into()
 }
@@ -49,12 +51,45 @@ impl Default for LogConfig {
 
 impl LogConfig {
     pub(crate) fn validate(&self, p: &mut Problems) {
-        if self.level.trim().is_empty() {
+        // The full filter syntax is checked by the binary with the logging crate;
+        // this catches the common mistakes together with every other problem.
+        let bad = self.level.split(',').map(str::trim).find(|d| {
+            let level = d.rsplit('=').next().unwrap_or_default();
+            let target = d.strip_suffix(level).map(|t| t.trim_end_matches('='));
+            !LEVELS.contains(&level.to_ascii_lowercase().as_str())
+                || target.is_some_and(|t| d.contains('=') && t.is_empty())
+        });
+        if let Some(d) = bad {
             p.push(
                 "log.level",
-                "the level is empty",
-                "use error, warn, info, debug or trace",
+                format!("`{d}` is not a level or a target=level directive"),
+                "use error, warn, info, debug or trace, or directives like info,palisade_proxy=debug",
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(level: &str) -> usize {
+        let mut p = Problems::default();
+        LogConfig {
+            level: level.into(),
+            ..LogConfig::default()
+        }
+        .validate(&mut p);
+        p.into_vec().len()
+    }
+
+    #[test]
+    fn levels_and_directives() {
+        assert_eq!(problems("info"), 0);
+        assert_eq!(problems("WARN,palisade_proxy=debug"), 0);
+        assert_eq!(problems(""), 1);
+        assert_eq!(problems("verbose"), 1);
+        assert_eq!(problems("info,=="), 1);
+        assert_eq!(problems("info,=debug"), 1);
     }
 }

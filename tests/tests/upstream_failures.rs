@@ -1,0 +1,71 @@
+//! A dead upstream answers 502 and a slow one 504, each with its reason code and a
+//! recorded event; neither stalls the proxy for other requests.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use palisade_models::{DenyCode, Phase};
+use palisade_tests::sidecar::{Options, Sidecar};
+use palisade_tests::upstream::{Upstream, text};
+use tokio::sync::Notify;
+
+fn no_analytics() -> Options {
+    Options {
+        no_analytics: true,
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn upstream_down_is_502() {
+    // A port that was just free: nothing listens there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let side = Sidecar::start_with(&url, "", no_analytics());
+    let resp = reqwest::get(side.url("/anything")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    assert!(resp.headers().contains_key("x-request-id"));
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("\"reason\":\"upstream_unavailable\""),
+        "{body}"
+    );
+    let mut events = Vec::new();
+    palisade_tests::eventually("the 502 is recorded", || {
+        events.extend(side.drain_events());
+        !events.is_empty()
+    })
+    .await;
+    let deny = events[0].deny.expect("a denial");
+    assert_eq!(
+        (deny.phase, deny.code),
+        (Phase::Forward, DenyCode::UpstreamUnavailable)
+    );
+    assert_eq!(events[0].status, 502);
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504_and_does_not_block_others() {
+    let release = Arc::new(Notify::new());
+    let hold = release.clone();
+    let up = Upstream::start(move |req: http::Request<hyper::body::Incoming>| {
+        let hold = hold.clone();
+        async move {
+            if req.uri().path() == "/slow" {
+                hold.notified().await;
+            }
+            text(StatusCode::OK, "done")
+        }
+    })
+    .await;
+    let side = Sidecar::start(&up.url(), "[upstream]\nresponse_timeout = \"300ms\"\n");
+    let slow = tokio::spawn(reqwest::get(side.url("/slow")));
+    // Meanwhile the proxy keeps serving.
+    let fast = reqwest::get(side.url("/fast")).await.unwrap();
+    assert_eq!(fast.status(), StatusCode::OK);
+    let slow = slow.await.unwrap().unwrap();
+    assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(slow.text().await.unwrap().contains("upstream_timeout"));
+    release.notify_waiters();
+}

@@ -86,6 +86,11 @@ impl BlockTable {
         keys.api_key_id.and_then(|k| active(snap.by_api_key.get(k)))
     }
 
+    /// True when no block is published (the usual case, answered with one load).
+    pub fn is_empty(&self) -> bool {
+        self.current.load().all.is_empty()
+    }
+
     /// Every block in the table, expired or not, by id.
     pub fn list(&self) -> Vec<Arc<Block>> {
         self.current.load().all.values().cloned().collect()

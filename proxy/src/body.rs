@@ -16,6 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::phases::record::Recorder;
+use crate::upstream::UpstreamBody;
 
 /// Bytes received from the client, shared between the request body (which counts)
 /// and the recorder (which reads).
@@ -122,12 +123,12 @@ pub struct ProxyBody {
     kind: Kind,
     /// Written into the tee when dropped: at the body's end, or when the client
     /// goes away first.
-    recorder: Option<Recorder>,
+    recorder: Option<Box<Recorder>>,
 }
 
 #[derive(Debug)]
 enum Kind {
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
     Local(Option<Bytes>),
 }
 
@@ -139,14 +140,14 @@ impl ProxyBody {
         }
     }
 
-    pub(crate) fn upstream(body: Incoming) -> Self {
+    pub(crate) fn upstream(body: UpstreamBody) -> Self {
         Self {
             kind: Kind::Upstream(body),
             recorder: None,
         }
     }
 
-    pub(crate) fn attach(&mut self, recorder: Recorder) {
+    pub(crate) fn attach(&mut self, recorder: Box<Recorder>) {
         self.recorder = Some(recorder);
     }
 }

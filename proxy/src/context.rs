@@ -25,7 +25,8 @@ const REQUEST_ID_MAX: usize = 128;
 /// One request's state along the pipeline.
 #[derive(Debug)]
 pub(crate) struct RequestCtx {
-    pub(crate) rec: Recorder,
+    // Boxed: it travels with the response body through hyper, which moves bodies.
+    pub(crate) rec: Box<Recorder>,
     pub(crate) request_id: HeaderValue,
     /// True when the TCP peer is a trusted proxy.
     pub(crate) peer_trusted: bool,
@@ -35,13 +36,14 @@ pub(crate) struct RequestCtx {
 impl RequestCtx {
     pub(crate) fn new(req: &Request<Incoming>, shared: Arc<Shared>, conn: Arc<ConnInfo>) -> Self {
         let start = Instant::now();
+        let wall = SystemTime::now();
         let s = &shared.settings;
         let request_id = req
             .headers()
             .get(&s.request_id_header)
             .filter(|v| valid_request_id(v.as_bytes()))
             .cloned()
-            .unwrap_or_else(new_request_id);
+            .unwrap_or_else(|| request_id_at(wall));
         let peer_ip = conn.peer.ip();
         let uri = req.uri();
         let host = req
@@ -51,7 +53,7 @@ impl RequestCtx {
             .or_else(|| uri.authority().map(|a| a.as_str()))
             .map(|h| h.rsplit('@').next().unwrap_or(h).into());
         let event = RequestEvent {
-            ts_unix_us: unix_us(SystemTime::now()),
+            ts_unix_us: unix_us(wall),
             request_id: request_id.to_str().unwrap_or_default().into(),
             client_ip: peer_ip,
             peer_ip,
@@ -82,7 +84,7 @@ impl RequestCtx {
         };
         let peer_trusted = s.is_trusted(&peer_ip);
         RequestCtx {
-            rec: Recorder::new(event, start, shared, conn.clone()),
+            rec: Box::new(Recorder::new(event, start, shared, conn.clone())),
             request_id,
             peer_trusted,
             conn,
@@ -116,8 +118,18 @@ pub(crate) fn valid_request_id(v: &[u8]) -> bool {
 
 /// A fresh request id: a UUIDv7, so ids sort by time.
 pub(crate) fn new_request_id() -> HeaderValue {
+    request_id_at(SystemTime::now())
+}
+
+/// A UUIDv7 for a request that arrived at `wall`. Its 74 random bits make it
+/// unique without uuid's shared counter, a mutex every worker would contend for.
+fn request_id_at(wall: SystemTime) -> HeaderValue {
+    let since = wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, since.as_secs(), since.subsec_nanos());
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let s = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+    let s = uuid::Uuid::new_v7(ts).hyphenated().encode_lower(&mut buf);
     // INVARIANT: a hyphenated UUID is ASCII hex and dashes, a valid header value.
     HeaderValue::from_str(s).expect("uuid is a valid header value")
 }

@@ -32,6 +32,11 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names (cheap comparisons) saves
+    // a hash-and-probe removal per listed name.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if let Some(listed) = connection_tokens(headers) {
         for name in listed {
             headers.remove(name);
@@ -41,6 +46,10 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(header::UPGRADE);
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::UPGRADE || HOP_BY_HOP.contains(name)
 }
 
 fn connection_tokens(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
@@ -74,29 +83,65 @@ pub(crate) struct Forwarded<'a> {
 
 /// Prepares a client's request headers for the upstream (after hop-by-hop removal).
 pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &Settings) {
-    strip_identity(headers, &s.identity_prefix);
-    if !f.peer_trusted {
-        headers.remove(header::FORWARDED);
-        headers.remove(X_REAL_IP);
-        headers.remove(&X_FORWARDED_PROTO);
-        headers.remove(&X_FORWARDED_HOST);
+    // One pass finds what the client sent that we replace or must vet.
+    let mut spoofable = false;
+    let mut identity = false;
+    for name in headers.keys() {
+        spoofable |= name == header::FORWARDED
+            || name == X_REAL_IP
+            || name == X_FORWARDED_PROTO
+            || name == X_FORWARDED_HOST
+            || name == X_FORWARDED_FOR;
+        identity |= name.as_str().starts_with(&s.identity_prefix);
     }
-    let xff = match (f.peer_trusted, joined(headers, &X_FORWARDED_FOR)) {
-        (true, Some(prior)) => format!("{prior}, {}", f.peer),
-        _ => f.peer.to_string(),
+    if identity {
+        strip_identity(headers, &s.identity_prefix);
+    }
+    let prior = if spoofable && f.peer_trusted {
+        joined(headers, &X_FORWARDED_FOR)
+    } else {
+        if spoofable {
+            headers.remove(header::FORWARDED);
+            headers.remove(X_REAL_IP);
+            headers.remove(&X_FORWARDED_PROTO);
+            headers.remove(&X_FORWARDED_HOST);
+        }
+        None
     };
-    insert_str(headers, X_FORWARDED_FOR, &xff);
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
+    let peer = ip_value(f.peer);
+    match prior {
+        Some(prior) => insert_str(headers, X_FORWARDED_FOR, &format!("{prior}, {}", f.peer)),
+        None => {
+            headers.insert(X_FORWARDED_FOR, peer.clone());
+        }
+    }
+    if !(spoofable && headers.contains_key(&X_FORWARDED_PROTO)) {
         let proto = if f.tls { "https" } else { "http" };
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
-    if !headers.contains_key(&X_FORWARDED_HOST)
+    if !(spoofable && headers.contains_key(&X_FORWARDED_HOST))
         && let Some(host) = f.host
     {
         insert_str(headers, X_FORWARDED_HOST, host);
     }
-    insert_str(headers, s.client_ip_header.clone(), &f.client.to_string());
+    let client = if f.client == f.peer {
+        peer
+    } else {
+        ip_value(f.client)
+    };
+    headers.insert(s.client_ip_header.clone(), client);
     headers.insert(s.request_id_header.clone(), f.request_id.clone());
+}
+
+/// An address as a header value, formatted without a temporary String.
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    use std::io::Write as _;
+    let mut buf = [0u8; 48];
+    let mut cursor = &mut buf[..];
+    let _ = write!(cursor, "{ip}");
+    let len = 48 - cursor.len();
+    // INVARIANT: a formatted address is ASCII digits, dots, colons and hex.
+    HeaderValue::from_bytes(&buf[..len]).expect("an IP address is a valid header value")
 }
 
 /// Prepares the upstream's response headers for the client.

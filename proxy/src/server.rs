@@ -12,7 +12,6 @@ use std::thread::JoinHandle;
 
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::ClientConfig;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
@@ -26,7 +25,7 @@ use crate::error::ProxyError;
 use crate::settings::Settings;
 use crate::stats::{ProxyStats, Throttle};
 use crate::tls;
-use crate::upstream::{self, UpstreamClient};
+use crate::upstream::{Upstream, UpstreamTls, upstream_tls};
 
 /// Backlog of each listening socket.
 const BACKLOG: i32 = 1024;
@@ -57,7 +56,7 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) struct Worker {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) client: UpstreamClient,
+    pub(crate) upstream: Arc<Upstream>,
     pub(crate) h1: http1::Builder,
     pub(crate) h2: http2::Builder<TokioExecutor>,
     pub(crate) upstream_warnings: Throttle,
@@ -68,7 +67,7 @@ pub struct Proxy {
     shared: Arc<Shared>,
     listeners: Vec<Listener>,
     acceptor: Option<TlsAcceptor>,
-    client_tls: ClientConfig,
+    upstream_tls: Option<UpstreamTls>,
 }
 
 #[derive(Debug)]
@@ -97,21 +96,21 @@ pub fn preflight(config: &Config) -> Result<(), ProxyError> {
 fn prepare_tls(
     config: &Config,
     settings: &Settings,
-) -> Result<(Option<TlsAcceptor>, ClientConfig), ProxyError> {
+) -> Result<(Option<TlsAcceptor>, Option<UpstreamTls>), ProxyError> {
     let acceptor = match &config.proxy.tls {
         Some(t) => Some(TlsAcceptor::from(tls::server_config(t)?)),
         None => None,
     };
     let https = settings.upstream.scheme == http::uri::Scheme::HTTPS;
     let client = tls::client_config(config.upstream.ca_bundle.as_deref(), https)?;
-    Ok((acceptor, client))
+    Ok((acceptor, upstream_tls(&settings.upstream, client)?))
 }
 
 impl Proxy {
     /// Prepares TLS, then binds every listener.
     pub fn bind(config: &Config, deps: ProxyDeps) -> Result<Proxy, ProxyError> {
         let settings = Settings::from_config(config)?;
-        let (acceptor, client_tls) = prepare_tls(config, &settings)?;
+        let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
         let secure = settings.tls_listen.iter().map(|a| (a, true));
@@ -136,7 +135,7 @@ impl Proxy {
             }),
             listeners,
             acceptor,
-            client_tls,
+            upstream_tls,
         })
     }
 
@@ -176,7 +175,7 @@ impl Proxy {
                 sockets,
                 shared: self.shared.clone(),
                 acceptor: self.acceptor.clone(),
-                client_tls: self.client_tls.clone(),
+                upstream_tls: self.upstream_tls.clone(),
                 shutdown: shutdown.clone(),
             };
             let handle = std::thread::Builder::new()
@@ -247,7 +246,7 @@ struct WorkerJob {
     sockets: Vec<(std::net::TcpListener, bool)>,
     shared: Arc<Shared>,
     acceptor: Option<TlsAcceptor>,
-    client_tls: ClientConfig,
+    upstream_tls: Option<UpstreamTls>,
     shutdown: CancellationToken,
 }
 
@@ -280,7 +279,7 @@ impl WorkerJob {
             .max_header_list_size(s.max_header_bytes as u32)
             .max_concurrent_streams(256);
         let worker = Arc::new(Worker {
-            client: upstream::client(&s.upstream, self.client_tls.clone()),
+            upstream: Upstream::new(s.upstream.clone(), self.upstream_tls.clone()),
             shared: self.shared.clone(),
             h1,
             h2,

@@ -1,37 +1,274 @@
-//! Owns the upstream client: pooled keep-alive HTTP/1.1 connections over TCP or
-//! rustls, one pool per worker (so workers never contend for it), with the connect
-//! timeout and TCP_NODELAY set.
+//! Owns the connection pool to the upstream: one per worker, so workers never
+//! contend for it, holding hyper HTTP/1.1 client connections (plain TCP, or rustls
+//! with the configured roots) with TCP_NODELAY and the connect timeout.
+//!
+//! Why not hyper-util's pooled client: it is built for many hosts and any thread
+//! (a keyed map behind a lock, a connector cloned and a lazy connect raced on every
+//! request); measured on the benchmark it cost about 5 µs of CPU per request, a
+//! fifth of the proxy's budget. A sidecar has exactly one upstream per worker, so a
+//! stack of ready connections is all the pool there is to do.
+//!
+//! Must not hold a connection's lock across an await, and must never reuse a
+//! connection whose previous response was not read to the end.
 
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::body::RequestBody;
+use crate::error::ProxyError;
 use crate::settings::UpstreamSettings;
 
-/// The client a worker forwards with.
-pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+/// Why a request could not be exchanged with the upstream.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    #[error("cannot connect to the upstream: {0}")]
+    Connect(io::Error),
+    #[error("connecting to the upstream timed out")]
+    ConnectTimeout,
+    #[error("TLS handshake with the upstream failed: {0}")]
+    Tls(io::Error),
+    #[error("HTTP/1.1 handshake with the upstream failed: {0}")]
+    Handshake(hyper::Error),
+    #[error("the upstream exchange failed: {0}")]
+    Exchange(hyper::Error),
+}
 
-/// Builds a worker's client. Must run inside the worker's runtime: the pool's
-/// connection tasks are spawned onto it.
-pub(crate) fn client(s: &UpstreamSettings, tls: ClientConfig) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(s.connect_timeout));
-    http.set_keepalive(Some(std::time::Duration::from_secs(60)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(s.pool_idle_timeout)
-        .pool_max_idle_per_host(s.pool_max_idle)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .set_host(false)
-        .build(connector)
+/// A worker's pool of connections to the upstream.
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    settings: UpstreamSettings,
+    tls: Option<UpstreamTls>,
+    // A mutex, not a RefCell: request futures must be Send. Only this worker's
+    // thread ever takes it, so it is never contended.
+    idle: Mutex<Vec<Idle>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: http1::SendRequest<RequestBody>,
+    since: Instant,
+}
+
+/// How to wrap an upstream connection in TLS, when the upstream is https.
+#[derive(Clone)]
+pub(crate) struct UpstreamTls {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prepares TLS towards the upstream (once, shared by every worker's pool).
+pub(crate) fn upstream_tls(
+    settings: &UpstreamSettings,
+    mut config: ClientConfig,
+) -> Result<Option<UpstreamTls>, ProxyError> {
+    if settings.scheme != http::uri::Scheme::HTTPS {
+        return Ok(None);
+    }
+    let name =
+        ServerName::try_from(host_of(settings).to_string()).map_err(|e| ProxyError::Tls {
+            key: "upstream.url",
+            message: format!(
+                "`{}` cannot be checked against a certificate: {e}",
+                host_of(settings)
+            ),
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(UpstreamTls {
+        connector: TlsConnector::from(Arc::new(config)),
+        name,
+    }))
+}
+
+/// The upstream's host, without IPv6 brackets.
+fn host_of(settings: &UpstreamSettings) -> &str {
+    let host = settings.authority.host();
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+impl Upstream {
+    pub(crate) fn new(settings: UpstreamSettings, tls: Option<UpstreamTls>) -> Arc<Self> {
+        Arc::new(Self {
+            idle: Mutex::new(Vec::with_capacity(settings.pool_max_idle)),
+            settings,
+            tls,
+        })
+    }
+
+    /// Sends a request over a pooled or new connection. The response's body hands
+    /// the connection back to the pool once it has been read to the end.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        mut req: Request<RequestBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        loop {
+            let (mut sender, reused) = match self.checkout().await {
+                Some(s) => (s, true),
+                None => (self.connect().await?, false),
+            };
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let (parts, body) = resp.into_parts();
+                    let body = UpstreamBody {
+                        inner: body,
+                        back: Some((sender, self.clone())),
+                    };
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(mut e) => match e.take_message() {
+                    // A kept-alive connection the upstream had just closed: the
+                    // request was never written, so it is safe to send again.
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(UpstreamError::Exchange(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The most recently used idle connection that is still open and fresh.
+    async fn checkout(&self) -> Option<http1::SendRequest<RequestBody>> {
+        loop {
+            let idle = self.lock().pop()?;
+            if idle.sender.is_closed() || idle.since.elapsed() >= self.settings.pool_idle_timeout {
+                continue;
+            }
+            let mut sender = idle.sender;
+            // Ready at once unless the connection task has not yet noticed the end
+            // of the previous response; an error means it is closing.
+            if sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+
+    fn checkin(&self, sender: http1::SendRequest<RequestBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.lock();
+        if idle.len() < self.settings.pool_max_idle {
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(&self) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
+        let port = self.settings.authority.port_u16().unwrap_or(80);
+        let host = host_of(&self.settings);
+        let tcp = tokio::time::timeout(
+            self.settings.connect_timeout,
+            TcpStream::connect((host, port)),
+        )
+        .await
+        .map_err(|_| UpstreamError::ConnectTimeout)?
+        .map_err(UpstreamError::Connect)?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => handshake(tcp).await,
+            Some(t) => {
+                let tls = tokio::time::timeout(
+                    self.settings.connect_timeout,
+                    t.connector.connect(t.name.clone(), tcp),
+                )
+                .await
+                .map_err(|_| UpstreamError::ConnectTimeout)?
+                .map_err(UpstreamError::Tls)?;
+                handshake(tls).await
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        // The list stays valid whatever a panicking holder did: entries are whole.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn handshake<S>(io: S) -> Result<http1::SendRequest<RequestBody>, UpstreamError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(UpstreamError::Handshake)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+/// An upstream response body that returns its connection to the pool when read
+/// to the end. Dropped earlier, the connection is closed with it.
+#[derive(Debug)]
+pub(crate) struct UpstreamBody {
+    inner: Incoming,
+    back: Option<(http1::SendRequest<RequestBody>, Arc<Upstream>)>,
+}
+
+impl UpstreamBody {
+    fn finish(&mut self) {
+        if let Some((sender, pool)) = self.back.take() {
+            pool.checkin(sender);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<bytes::Bytes>, hyper::Error>>> {
+        let frame = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            None => self.finish(),
+            Some(Err(_)) => self.back = None,
+            Some(Ok(_)) => {}
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body hyper never polled because it was empty is complete too.
+        if self.inner.is_end_stream() {
+            self.finish();
+        }
+    }
 }

@@ -86,8 +86,9 @@ impl ConnState {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    fn set(&self, phase: Phase) {
-        self.since_ms.store(self.now_ms(), Ordering::Relaxed);
+    fn set(&self, phase: Phase, at: Instant) {
+        let since = at.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.since_ms.store(since, Ordering::Relaxed);
         self.phase.store(phase as u8, Ordering::Release);
     }
 
@@ -108,22 +109,20 @@ impl ConnState {
     /// Bytes arrived: on an idle HTTP/1 connection they start the next head.
     pub(crate) fn on_read(&self) {
         if self.h1 && self.phase.load(Ordering::Relaxed) == Phase::Idle as u8 {
-            self.set(Phase::Head);
+            self.set(Phase::Head, Instant::now());
         }
     }
 
-    /// A request was dispatched.
+    /// A request was dispatched. (Busy needs no start time: it never times out.)
     pub(crate) fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.phase.load(Ordering::Relaxed) != Phase::Busy as u8 {
-            self.set(Phase::Busy);
-        }
+        self.phase.store(Phase::Busy as u8, Ordering::Release);
     }
 
-    /// A request's response ended (or was abandoned).
-    pub(crate) fn request_ended(&self) {
+    /// A request's response ended (or was abandoned) at `at`.
+    pub(crate) fn request_ended(&self, at: Instant) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.set(Phase::Idle);
+            self.set(Phase::Idle, at);
             if self.refused().is_some() {
                 self.wake.notify_one();
             }

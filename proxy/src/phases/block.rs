@@ -10,6 +10,9 @@ use crate::flow::Flow;
 use crate::server::Shared;
 
 pub(crate) fn block(ctx: &mut RequestCtx, shared: &Shared) -> Flow {
+    if shared.blocks.is_empty() {
+        return Flow::Continue;
+    }
     let now_ms = shared.clock.now_ms();
     match shared.blocks.lookup(ctx.client(), now_ms) {
         None => Flow::Continue,

@@ -6,7 +6,6 @@
 //! Failures say whose fault they are: the client's body (400), the upstream's
 //! connection (502) or its slowness (504).
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +22,7 @@ use crate::body::{Meter, RequestBody};
 use crate::context::RequestCtx;
 use crate::headers::{self, Forwarded};
 use crate::server::Worker;
+use crate::upstream::UpstreamBody;
 
 fn denial(code: DenyCode) -> Denial {
     Denial {
@@ -35,7 +35,7 @@ pub(crate) async fn forward(
     ctx: &mut RequestCtx,
     req: Request<Incoming>,
     w: &Worker,
-) -> Result<Response<Incoming>, Denial> {
+) -> Result<Response<UpstreamBody>, Denial> {
     let s = &w.shared.settings;
     let (mut parts, body) = req.into_parts();
 
@@ -87,22 +87,17 @@ pub(crate) async fn forward(
     if let Some(h) = upstream_host {
         parts.headers.insert(HOST, h);
     }
-    parts.uri = Uri::builder()
-        .scheme(s.upstream.scheme.clone())
-        .authority(s.upstream.authority.clone())
-        .path_and_query(
-            parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/")),
-        )
-        .build()
-        .map_err(|_| denial(DenyCode::BadRequest))?;
+    // Origin form: the connection already goes to the upstream.
+    let target = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = Uri::from(target);
     parts.version = Version::HTTP_11;
 
     let sent = Instant::now();
-    let call = w.client.request(Request::from_parts(parts, body));
+    let call = w.upstream.send(Request::from_parts(parts, body));
     let result = tokio::time::timeout(s.upstream.response_timeout, call).await;
     ctx.rec.event().upstream_latency_us = Some(sent.elapsed().as_micros() as u64);
     match result {
@@ -118,7 +113,6 @@ pub(crate) async fn forward(
             if w.upstream_warnings.allow() {
                 tracing::warn!(
                     error = %e,
-                    cause = e.source().map(ToString::to_string),
                     upstream = %s.upstream.authority,
                     "upstream request failed; answering 502. Check that the service is up \
                      and that upstream.url points at it (logged at most once a second)"

@@ -67,7 +67,8 @@ impl Drop for Recorder {
         let Some(mut ev) = self.event.take() else {
             return;
         };
-        ev.latency_us = self.start.elapsed().as_micros() as u64;
+        let now = Instant::now();
+        ev.latency_us = now.saturating_duration_since(self.start).as_micros() as u64;
         ev.bytes_out = self.bytes_out;
         if let Some(m) = &self.meter {
             ev.bytes_in = m.bytes_in();
@@ -88,6 +89,6 @@ impl Drop for Recorder {
             );
         }
         self.shared.tee.push(ev);
-        self.conn.state.request_ended();
+        self.conn.state.request_ended(now);
     }
 }

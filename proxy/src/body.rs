@@ -37,15 +37,20 @@ impl Meter {
     }
 }
 
-/// The body sent upstream.
+/// The body sent upstream. The streaming case is boxed so that a request, which
+/// hyper moves several times on its way out, stays small.
 #[derive(Debug)]
 pub(crate) enum RequestBody {
     Empty,
-    Stream {
-        first: Option<Frame<Bytes>>,
-        rest: Incoming,
-        meter: Arc<Meter>,
-    },
+    Stream(Box<Streaming>),
+}
+
+/// A client body being streamed upstream.
+#[derive(Debug)]
+pub(crate) struct Streaming {
+    first: Option<Frame<Bytes>>,
+    rest: Incoming,
+    pub(crate) meter: Arc<Meter>,
 }
 
 impl RequestBody {
@@ -53,11 +58,11 @@ impl RequestBody {
         if let Some(d) = first.data_ref() {
             meter.bytes_in.fetch_add(d.len() as u64, Ordering::Relaxed);
         }
-        RequestBody::Stream {
+        RequestBody::Stream(Box::new(Streaming {
             first: Some(first),
             rest,
             meter,
-        }
+        }))
     }
 }
 
@@ -71,7 +76,8 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
-            RequestBody::Stream { first, rest, meter } => {
+            RequestBody::Stream(st) => {
+                let Streaming { first, rest, meter } = &mut **st;
                 if let Some(f) = first.take() {
                     return Poll::Ready(Some(Ok(f)));
                 }
@@ -93,14 +99,15 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             RequestBody::Empty => true,
-            RequestBody::Stream { first, rest, .. } => first.is_none() && rest.is_end_stream(),
+            RequestBody::Stream(st) => st.first.is_none() && st.rest.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             RequestBody::Empty => SizeHint::with_exact(0),
-            RequestBody::Stream { first, rest, .. } => {
+            RequestBody::Stream(st) => {
+                let Streaming { first, rest, .. } = &**st;
                 let ahead = first
                     .as_ref()
                     .and_then(Frame::data_ref)

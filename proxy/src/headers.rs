@@ -13,8 +13,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use crate::settings::Settings;
 
 /// Hop-by-hop headers, always removed (on top of those `Connection` names).
-/// Proxy-Authorization is a credential for us, not for the upstream.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// Proxy-Authorization is a credential for us, not for the upstream; Upgrade is
+/// removed because upgrades are not proxied.
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -23,6 +24,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TE,
     header::TRAILER,
     header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -32,34 +34,46 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over the names (cheap comparisons) saves
-    // a hash-and-probe removal per listed name.
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass over the names (cheap comparisons) finds which are present, so
+    // only those pay for a hash-and-probe removal. Most messages carry none, or
+    // only `Connection: keep-alive`.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    if let Some(listed) = connection_tokens(headers) {
-        for name in listed {
+    if present & 1 != 0 {
+        for name in connection_listed(headers) {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
-    headers.remove(header::UPGRADE);
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::UPGRADE || HOP_BY_HOP.contains(name)
-}
-
-fn connection_tokens(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
-    let mut values = headers.get_all(header::CONNECTION).iter().peekable();
-    values.peek()?;
+/// Extra headers the `Connection` header declares hop-by-hop: its tokens other
+/// than `close`, `keep-alive` and names removed anyway.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
     let mut names = Vec::new();
-    for v in values {
+    for v in headers.get_all(header::CONNECTION) {
         let Ok(text) = v.to_str() else { continue };
-        for token in text.split(',') {
-            if let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) {
+        for token in text.split(',').map(str::trim) {
+            if token.is_empty()
+                || token.eq_ignore_ascii_case("close")
+                || HOP_BY_HOP
+                    .iter()
+                    .any(|h| token.eq_ignore_ascii_case(h.as_str()))
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
                 // Never let a client make us drop the headers we rely on.
                 if name != header::HOST && name != header::CONTENT_LENGTH {
                     names.push(name);
@@ -67,17 +81,19 @@ fn connection_tokens(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
             }
         }
     }
-    Some(names)
+    names
 }
 
 /// What the request's client looked like, for the forwarded headers.
 pub(crate) struct Forwarded<'a> {
     pub peer: IpAddr,
+    /// The peer address as a header value (formatted once per connection).
+    pub peer_value: &'a HeaderValue,
     pub client: IpAddr,
     pub peer_trusted: bool,
     pub tls: bool,
     /// The Host or :authority the client asked for.
-    pub host: Option<&'a str>,
+    pub host: Option<&'a HeaderValue>,
     pub request_id: &'a HeaderValue,
 }
 
@@ -108,11 +124,12 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
         }
         None
     };
-    let peer = ip_value(f.peer);
+    // Up to five inserts follow: grow the table once, not per insert.
+    headers.reserve(5);
     match prior {
         Some(prior) => insert_str(headers, X_FORWARDED_FOR, &format!("{prior}, {}", f.peer)),
         None => {
-            headers.insert(X_FORWARDED_FOR, peer.clone());
+            headers.insert(X_FORWARDED_FOR, f.peer_value.clone());
         }
     }
     if !(spoofable && headers.contains_key(&X_FORWARDED_PROTO)) {
@@ -122,10 +139,10 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
     if !(spoofable && headers.contains_key(&X_FORWARDED_HOST))
         && let Some(host) = f.host
     {
-        insert_str(headers, X_FORWARDED_HOST, host);
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
     let client = if f.client == f.peer {
-        peer
+        f.peer_value.clone()
     } else {
         ip_value(f.client)
     };
@@ -134,7 +151,7 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
 }
 
 /// An address as a header value, formatted without a temporary String.
-fn ip_value(ip: IpAddr) -> HeaderValue {
+pub(crate) fn ip_value(ip: IpAddr) -> HeaderValue {
     use std::io::Write as _;
     let mut buf = [0u8; 48];
     let mut cursor = &mut buf[..];

@@ -41,6 +41,8 @@ pub struct Settings {
 pub struct UpstreamSettings {
     pub scheme: Scheme,
     pub authority: Authority,
+    /// The Host header sent when `preserve_host` is off.
+    pub host_header: http::HeaderValue,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub pool_idle_timeout: Duration,
@@ -92,6 +94,8 @@ impl Settings {
             max_url_bytes: p.limits.max_url_bytes,
             upstream: UpstreamSettings {
                 scheme,
+                host_header: http::HeaderValue::from_str(authority.as_str())
+                    .map_err(|e| invalid("upstream.url", e))?,
                 authority,
                 connect_timeout: u.connect_timeout.duration(),
                 response_timeout: u.response_timeout.duration(),

@@ -34,6 +34,8 @@ pub(crate) enum Refusal {
 #[derive(Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// The peer address as a header value, formatted once per connection.
+    pub(crate) peer_value: http::HeaderValue,
     pub tls: bool,
     pub(crate) state: ConnState,
 }
@@ -60,6 +62,7 @@ impl ConnInfo {
     pub(crate) fn new(peer: SocketAddr, tls: bool, h1: bool) -> Self {
         Self {
             peer,
+            peer_value: crate::headers::ip_value(peer.ip()),
             tls,
             state: ConnState::new(h1),
         }

@@ -13,6 +13,22 @@ fn map(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 #[test]
+fn keep_alive_alone_is_removed_without_touching_the_rest() {
+    let mut h = map(&[
+        ("connection", "keep-alive"),
+        ("x-a", "1"),
+        ("content-type", "t"),
+    ]);
+    strip_hop_by_hop(&mut h);
+    let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+    left.sort_unstable();
+    assert_eq!(left, vec!["content-type", "x-a"]);
+    let mut none = map(&[("x-a", "1")]);
+    strip_hop_by_hop(&mut none);
+    assert_eq!(none.len(), 1);
+}
+
+#[test]
 fn hop_by_hop_and_connection_listed_headers_go() {
     let mut h = map(&[
         ("connection", "keep-alive, X-Secret-Hop, content-length"),
@@ -25,13 +41,20 @@ fn hop_by_hop_and_connection_listed_headers_go() {
         ("x-end-to-end", "kept"),
     ]);
     strip_hop_by_hop(&mut h);
-    let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+    let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+    left.sort_unstable();
     assert_eq!(left, vec!["content-length", "x-end-to-end"]);
 }
 
-fn forwarded<'a>(trusted: bool, rid: &'a HeaderValue) -> Forwarded<'a> {
+fn forwarded<'a>(
+    trusted: bool,
+    rid: &'a HeaderValue,
+    peer_value: &'a HeaderValue,
+    host: &'a HeaderValue,
+) -> Forwarded<'a> {
     Forwarded {
         peer: "10.0.0.5".parse().unwrap(),
+        peer_value,
         client: if trusted {
             "198.51.100.7".parse().unwrap()
         } else {
@@ -39,7 +62,7 @@ fn forwarded<'a>(trusted: bool, rid: &'a HeaderValue) -> Forwarded<'a> {
         },
         peer_trusted: trusted,
         tls: true,
-        host: Some("api.example.com"),
+        host: Some(host),
         request_id: rid,
     }
 }
@@ -57,7 +80,11 @@ fn untrusted_clients_cannot_spoof_forwarding_or_identity() {
         ("x-palisade-client-ip", "1.2.3.4"),
         ("x-palisade-subject", "admin"),
     ]);
-    upstream_request(&mut h, &forwarded(false, &rid), &s);
+    let (peer, host) = (
+        ip_value("10.0.0.5".parse().unwrap()),
+        HeaderValue::from_static("api.example.com"),
+    );
+    upstream_request(&mut h, &forwarded(false, &rid, &peer, &host), &s);
     assert_eq!(h["x-forwarded-for"], "10.0.0.5");
     assert_eq!(h["x-forwarded-proto"], "https");
     assert_eq!(h["x-forwarded-host"], "api.example.com");
@@ -79,7 +106,11 @@ fn trusted_proxies_chains_are_extended() {
         ("x-forwarded-proto", "https"),
         ("x-forwarded-host", "public.example.com"),
     ]);
-    let mut f = forwarded(true, &rid);
+    let (peer, host) = (
+        ip_value("10.0.0.5".parse().unwrap()),
+        HeaderValue::from_static("api.example.com"),
+    );
+    let mut f = forwarded(true, &rid, &peer, &host);
     f.tls = false;
     upstream_request(&mut h, &f, &s);
     assert_eq!(h["x-forwarded-for"], "198.51.100.7, 10.9.9.9, 10.0.0.5");

@@ -55,7 +55,7 @@ pub(crate) async fn forward(
         }
     };
     let meter_failed = match &body {
-        RequestBody::Stream { meter, .. } => Some(meter.clone()),
+        RequestBody::Stream(st) => Some(st.meter.clone()),
         RequestBody::Empty => None,
     };
 
@@ -71,20 +71,21 @@ pub(crate) async fn forward(
         &mut parts.headers,
         &Forwarded {
             peer: ctx.conn.peer.ip(),
+            peer_value: &ctx.conn.peer_value,
             client: client_ip,
             peer_trusted: ctx.peer_trusted,
             tls: ctx.conn.tls,
-            host: host.as_ref().and_then(|h| h.to_str().ok()),
+            host: host.as_ref(),
             request_id: &ctx.request_id,
         },
         s,
     );
-    let upstream_host = if s.upstream.preserve_host {
-        host
-    } else {
-        HeaderValue::from_str(s.upstream.authority.as_str()).ok()
-    };
-    if let Some(h) = upstream_host {
+    if !s.upstream.preserve_host {
+        parts.headers.insert(HOST, s.upstream.host_header.clone());
+    } else if let Some(h) = host
+        && !parts.headers.contains_key(HOST)
+    {
+        // HTTP/2 carries the host as :authority; HTTP/1.1 upstreams need Host.
         parts.headers.insert(HOST, h);
     }
     // Origin form: the connection already goes to the upstream.
@@ -97,8 +98,13 @@ pub(crate) async fn forward(
     parts.version = Version::HTTP_11;
 
     let sent = Instant::now();
-    let call = w.upstream.send(Request::from_parts(parts, body));
-    let result = tokio::time::timeout(s.upstream.response_timeout, call).await;
+    // select! over a separate Sleep rather than tokio::time::timeout: the send
+    // future is large, and Timeout would move it once more per request.
+    let result = tokio::select! {
+        biased;
+        r = w.upstream.send(Request::from_parts(parts, body)) => Ok(r),
+        () = tokio::time::sleep(s.upstream.response_timeout) => Err(()),
+    };
     ctx.rec.event().upstream_latency_us = Some(sent.elapsed().as_micros() as u64);
     match result {
         Err(_) => Err(denial(DenyCode::UpstreamTimeout)),

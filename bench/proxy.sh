@@ -463,6 +463,24 @@ declare -A M # "phase:target:metric" -> space-separated values, one per round
 RAW="$TMP/wrk"
 mkdir -p "$RAW"
 
+CLK_TCK=$(getconf CLK_TCK)
+# tree_ticks PID: CPU clock ticks (user + system) used so far by a process, all its
+# threads, and its direct children (nginx's workers), from /proc.
+tree_ticks() {
+    local p t total=0 f
+    for p in "$1" $(pgrep -P "$1" || true); do
+        for t in /proc/"$p"/task/*/stat; do
+            [[ -r $t ]] || continue
+            read -r -a f <"$t" || continue
+            total=$((total + f[13] + f[14]))
+        done
+    done
+    echo "$total"
+}
+# The process whose CPU a target's requests cost: the proxy itself (for "direct",
+# the upstream).
+cpu_pid() { if [[ $1 == direct ]]; then echo "${PID_OF[upstream]}"; else echo "${PID_OF[$1]}"; fi; }
+
 # run_wrk PHASE TARGET ROUND CONNS DURATION SCRIPT
 run_wrk() {
     local phase=$1 target=$2 round=$3 conns=$4 dur=$5 script=$6
@@ -472,11 +490,15 @@ run_wrk() {
     [[ -n $WRK_CPUS ]] && cmd=(taskset -c "$WRK_CPUS" "${cmd[@]}")
     # In the background plus `wait`, so that a signal to this script is handled at
     # once (bash defers traps until a foreground command ends) and cleanup stops wrk.
+    local pid ticks_before ticks_after
+    pid=$(cpu_pid "$target")
+    ticks_before=$(tree_ticks "$pid")
     "${cmd[@]}" >"$out" 2>&1 &
     WRK_PID=$!
     local rc=0
     wait "$WRK_PID" || rc=$?
     WRK_PID=""
+    ticks_after=$(tree_ticks "$pid")
     if ((rc != 0)); then
         cat "$out" >&2
         die "wrk failed against $target (exit $rc)"
@@ -485,6 +507,10 @@ run_wrk() {
         cat "$out" >&2
         die "no RESULT line from wrk against $target"
     }
+    local requests
+    requests=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")
+    line+=" cpu_us=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$CLK_TCK" -v n="$requests" \
+        'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')"
     for kv in ${line#RESULT }; do
         k=${kv%%=*}
         v=${kv#*=}
@@ -566,8 +592,9 @@ report() {
     echo "pinning:  $PINNING"
     echo "load:     $ROUNDS round(s), rotating order; medians over rounds"
     echo
-    echo "Throughput: wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION (latencies in µs)"
-    printf '%-10s %10s %15s %8s %8s %8s %8s\n' target req/s ratio-to-nginx p50 p99 p99.9 errors
+    echo "Throughput: wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION (latencies in µs; cpu-us/req: CPU time"
+    echo "the proxy process itself spent per request, user + system, from /proc; for direct, the upstream's)"
+    printf '%-10s %10s %15s %8s %8s %8s %12s %8s\n' target req/s ratio-to-nginx p50 p99 p99.9 cpu-us/req errors
     nginx_rps=$(med tput nginx rps)
     for t in "${TARGETS[@]}"; do
         rps=$(med tput "$t" rps)
@@ -577,8 +604,9 @@ report() {
             ratio=$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
         fi
         errs=$(($(sum tput "$t" errors) + $(sum tput "$t" non2xx)))
-        printf '%-10s %10.0f %15s %8.0f %8.0f %8.0f %8d\n' "$(label "$t")" "$rps" "$ratio" \
-            "$(med tput "$t" p50_us)" "$(med tput "$t" p99_us)" "$(med tput "$t" p999_us)" "$errs"
+        printf '%-10s %10.0f %15s %8.0f %8.0f %8.0f %12.1f %8d\n' "$(label "$t")" "$rps" "$ratio" \
+            "$(med tput "$t" p50_us)" "$(med tput "$t" p99_us)" "$(med tput "$t" p999_us)" \
+            "$(med tput "$t" cpu_us)" "$errs"
     done
     if [[ $RATE_DURATION != 0 ]]; then
         local d50 d99 added=()

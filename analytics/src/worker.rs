@@ -140,34 +140,16 @@ impl Drop for WorkerHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_models::{Denial, DenyCode, Phase, Protocol};
+    use palisade_models::{Denial, DenyCode, Phase};
 
     fn event(status: u16, denied: bool) -> RequestEvent {
         RequestEvent {
-            ts_unix_us: 0,
-            request_id: "r".into(),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            peer_ip: "127.0.0.1".parse().unwrap(),
-            subject: None,
-            api_key_id: None,
-            method: http::Method::GET,
-            host: None,
-            path: "/".into(),
-            query_keys: None,
-            route: None,
-            undeclared: false,
             status,
             deny: denied.then_some(Denial {
                 phase: Phase::Block,
                 code: DenyCode::Blocked,
             }),
-            latency_us: 1,
-            upstream_latency_us: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            user_agent: None,
-            protocol: Protocol::Http11,
-            tls: false,
+            ..RequestEvent::example()
         }
     }
 

@@ -54,6 +54,38 @@ pub struct RequestEvent {
     pub tls: bool,
 }
 
+impl RequestEvent {
+    /// An allowed `GET /` from 127.0.0.1 answered 200: a base that tests and
+    /// benchmarks change with struct-update syntax.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn example() -> Self {
+        let localhost = IpAddr::from([127, 0, 0, 1]);
+        RequestEvent {
+            ts_unix_us: 0,
+            request_id: "example".into(),
+            client_ip: localhost,
+            peer_ip: localhost,
+            subject: None,
+            api_key_id: None,
+            method: http::Method::GET,
+            host: None,
+            path: "/".into(),
+            query_keys: None,
+            route: None,
+            undeclared: false,
+            status: 200,
+            deny: None,
+            latency_us: 1,
+            upstream_latency_us: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            user_agent: None,
+            protocol: Protocol::Http11,
+            tls: false,
+        }
+    }
+}
+
 /// Longest User-Agent kept in an event, in bytes.
 pub const USER_AGENT_MAX: usize = 256;
 

@@ -76,31 +76,11 @@ impl Tee {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Protocol;
 
-    pub(crate) fn event(n: u64) -> RequestEvent {
+    fn event(n: u64) -> RequestEvent {
         RequestEvent {
             ts_unix_us: n,
-            request_id: "r".into(),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            peer_ip: "127.0.0.1".parse().unwrap(),
-            subject: None,
-            api_key_id: None,
-            method: http::Method::GET,
-            host: None,
-            path: "/".into(),
-            query_keys: None,
-            route: None,
-            undeclared: false,
-            status: 200,
-            deny: None,
-            latency_us: 1,
-            upstream_latency_us: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            user_agent: None,
-            protocol: Protocol::Http11,
-            tls: false,
+            ..RequestEvent::example()
         }
     }
 

@@ -3,6 +3,7 @@
 //! clients refuse to send, throwaway certificates, and a bounded `eventually`
 //! instead of sleeps.
 
+pub mod binary;
 pub mod raw;
 pub mod sidecar;
 pub mod tls;

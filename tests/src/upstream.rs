@@ -38,6 +38,7 @@ pub struct Seen {
 pub struct Upstream {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     stop: CancellationToken,
 }
 
@@ -65,16 +66,23 @@ impl Upstream {
             .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stop = CancellationToken::new();
         let handler: Handler = Arc::new(move |req| Box::pin(handler(req)));
         tokio::spawn(accept(
             listener,
             handler,
             seen.clone(),
+            connections.clone(),
             stop.clone(),
             acceptor,
         ));
-        Upstream { addr, seen, stop }
+        Upstream {
+            addr,
+            seen,
+            connections,
+            stop,
+        }
     }
 
     /// An upstream that echoes the request body back, streaming. A client body
@@ -94,6 +102,11 @@ impl Upstream {
     /// Every request head seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen lock").clone()
+    }
+
+    /// How many connections the upstream has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many requests reached the upstream.
@@ -181,6 +194,7 @@ async fn accept(
     listener: TcpListener,
     handler: Handler,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     stop: CancellationToken,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
 ) {
@@ -189,6 +203,7 @@ async fn accept(
             () = stop.cancelled() => return,
             r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
         };
+        connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let (handler, seen, stop, acceptor) = (
             handler.clone(),
             seen.clone(),

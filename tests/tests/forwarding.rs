@@ -164,3 +164,41 @@ async fn every_exchange_is_one_event_without_secrets() {
         assert!(!all.contains(secret), "event leaks {secret}: {all}");
     }
 }
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let up = Upstream::fixed(StatusCode::OK, "ok").await;
+    let side = Sidecar::start(&up.url(), "");
+    let c = client();
+    for _ in 0..20 {
+        assert_eq!(c.get(side.url("/")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(up.count(), 20);
+    assert_eq!(
+        up.connections(),
+        1,
+        "sequential requests share one upstream connection"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_closes_every_connection_is_handled() {
+    // The upstream answers and closes; the pooled connection is dead by the next
+    // request, which must go out on a fresh one rather than fail.
+    let up = Upstream::start(|_req| async {
+        let mut r = palisade_tests::upstream::text(StatusCode::OK, "ok");
+        r.headers_mut()
+            .insert("connection", "close".parse().unwrap());
+        r
+    })
+    .await;
+    let side = Sidecar::start(&up.url(), "");
+    let c = client();
+    for i in 0..10 {
+        let resp = c.get(side.url("/")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "request {i}");
+        assert!(resp.headers().get("connection").is_none());
+    }
+    assert_eq!(up.count(), 10);
+    assert_eq!(up.connections(), 10);
+}

@@ -33,10 +33,8 @@ async fn access_log_and_logs_hold_no_secrets() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     // A denied request is logged too (smuggling shape, raw).
-    let raw = format!(
-        "POST /x?token=SECRET-RAW HTTP/1.1\r\nHost: x\r\nAuthorization: Basic SECRET-BASIC\r\n\
-         Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-    );
+    let raw = "POST /x?token=SECRET-RAW HTTP/1.1\r\nHost: x\r\nAuthorization: Basic SECRET-BASIC\r\n\
+               Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     let refused = palisade_tests::raw::exchange(palisade.addr, raw.as_bytes()).await;
     assert_eq!(palisade_tests::raw::status(&refused), 400);
 

@@ -98,10 +98,16 @@ impl Sidecar {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Events recorded so far (only meaningful with `no_analytics`).
-    pub fn drain_events(&self) -> Vec<palisade_models::RequestEvent> {
+    /// Waits until at least one event is recorded, then returns all recorded so
+    /// far (with `no_analytics`, which leaves them in the tee). The record phase
+    /// runs when the response body ends, just after the client has it.
+    pub async fn recorded_events(&self) -> Vec<palisade_models::RequestEvent> {
         let mut out = Vec::new();
-        self.palisade.tee().drain_into(&mut out, usize::MAX);
+        crate::eventually("an event is recorded", || {
+            self.palisade.tee().drain_into(&mut out, usize::MAX);
+            !out.is_empty()
+        })
+        .await;
         out
     }
 

@@ -141,12 +141,7 @@ async fn every_exchange_is_one_event_without_secrets() {
         .await
         .unwrap();
     assert_eq!(resp.text().await.unwrap(), "password=SECRET-BODY");
-    let mut events = Vec::new();
-    palisade_tests::eventually("the event is recorded", || {
-        events.extend(side.drain_events());
-        !events.is_empty()
-    })
-    .await;
+    let events = side.recorded_events().await;
     assert_eq!(events.len(), 1);
     let ev = &events[0];
     assert_eq!(ev.status, 200);

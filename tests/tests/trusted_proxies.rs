@@ -23,12 +23,7 @@ async fn client_ip_seen(trusted: &str, xff: &str) -> (String, String, std::net::
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let seen = up.seen().pop().unwrap();
-    let mut events = Vec::new();
-    palisade_tests::eventually("the event is recorded", || {
-        events.extend(side.drain_events());
-        !events.is_empty()
-    })
-    .await;
+    let events = side.recorded_events().await;
     (
         seen.headers["x-palisade-client-ip"]
             .to_str()

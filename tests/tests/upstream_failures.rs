@@ -31,12 +31,7 @@ async fn upstream_down_is_502() {
         body.contains("\"reason\":\"upstream_unavailable\""),
         "{body}"
     );
-    let mut events = Vec::new();
-    palisade_tests::eventually("the 502 is recorded", || {
-        events.extend(side.drain_events());
-        !events.is_empty()
-    })
-    .await;
+    let events = side.recorded_events().await;
     let deny = events[0].deny.expect("a denial");
     assert_eq!(
         (deny.phase, deny.code),

@@ -14,8 +14,9 @@ use crate::settings::Settings;
 
 /// Hop-by-hop headers, always removed (on top of those `Connection` names).
 /// Proxy-Authorization is a credential for us, not for the upstream; Upgrade is
-/// removed because upgrades are not proxied.
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// removed because upgrades are not proxied. A `static`, not a `const`: a const
+/// array is built and dropped again at every use.
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -27,10 +28,10 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -46,7 +47,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if present == 0 {
         return;
     }
-    if present & 1 != 0 {
+    if present & 1 != 0 && !only_persistence(headers) {
         for name in connection_listed(headers) {
             headers.remove(name);
         }
@@ -55,6 +56,18 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         if present & (1 << i) != 0 {
             headers.remove(name);
         }
+    }
+}
+
+/// True for the usual `Connection: keep-alive` or `close`, which name no header.
+fn only_persistence(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::CONNECTION).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) => {
+            let v = v.as_bytes();
+            v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close")
+        }
+        _ => false,
     }
 }
 
@@ -118,7 +131,7 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
     } else {
         if spoofable {
             headers.remove(header::FORWARDED);
-            headers.remove(X_REAL_IP);
+            headers.remove(&X_REAL_IP);
             headers.remove(&X_FORWARDED_PROTO);
             headers.remove(&X_FORWARDED_HOST);
         }
@@ -127,19 +140,23 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
     // Up to five inserts follow: grow the table once, not per insert.
     headers.reserve(5);
     match prior {
-        Some(prior) => insert_str(headers, X_FORWARDED_FOR, &format!("{prior}, {}", f.peer)),
+        Some(prior) => insert_str(
+            headers,
+            X_FORWARDED_FOR.clone(),
+            &format!("{prior}, {}", f.peer),
+        ),
         None => {
-            headers.insert(X_FORWARDED_FOR, f.peer_value.clone());
+            headers.insert(X_FORWARDED_FOR.clone(), f.peer_value.clone());
         }
     }
     if !(spoofable && headers.contains_key(&X_FORWARDED_PROTO)) {
         let proto = if f.tls { "https" } else { "http" };
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     }
     if !(spoofable && headers.contains_key(&X_FORWARDED_HOST))
         && let Some(host) = f.host
     {
-        headers.insert(X_FORWARDED_HOST, host.clone());
+        headers.insert(X_FORWARDED_HOST.clone(), host.clone());
     }
     let client = if f.client == f.peer {
         f.peer_value.clone()

@@ -198,7 +198,7 @@ where
                 }
                 return End::Done;
             }
-            () = info.state.wake.notified() => {}
+            () = std::future::poll_fn(|cx| info.state.poll_poked(cx)) => {}
             () = shutdown.cancelled(), if !draining => {
                 draining = true;
                 graceful(Pin::new(&mut conn));

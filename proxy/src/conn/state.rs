@@ -5,10 +5,11 @@
 //! Must stay cheap: touched on every read and twice per request.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 /// What the connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +53,11 @@ pub(crate) struct ConnState {
     /// 0, or the `Refusal` that ends the connection.
     refused: AtomicU8,
     /// Wakes the driver when the guard refuses, and when the last in-flight
-    /// request of a refused connection ends.
-    pub(crate) wake: Notify,
+    /// request of a refused connection ends. An AtomicWaker, not a Notify: the
+    /// driver re-polls it on every wake of the connection, and registering an
+    /// unchanged waker costs next to nothing.
+    driver: AtomicWaker,
+    poked: AtomicBool,
     /// True for HTTP/1 connections: reads start a head only there.
     h1: bool,
 }
@@ -80,7 +84,8 @@ impl ConnState {
             since_ms: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
             refused: AtomicU8::new(0),
-            wake: Notify::new(),
+            driver: AtomicWaker::new(),
+            poked: AtomicBool::new(false),
             h1,
         }
     }
@@ -127,7 +132,7 @@ impl ConnState {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.set(Phase::Idle, at);
             if self.refused().is_some() {
-                self.wake.notify_one();
+                self.poke();
             }
         }
     }
@@ -139,7 +144,22 @@ impl ConnState {
     /// The guard refused the connection.
     pub(crate) fn refuse(&self, why: Refusal) {
         self.refused.store(why as u8, Ordering::Release);
-        self.wake.notify_one();
+        self.poke();
+    }
+
+    fn poke(&self) {
+        self.poked.store(true, Ordering::Release);
+        self.driver.wake();
+    }
+
+    /// Ready once something the driver must look at has happened.
+    pub(crate) fn poll_poked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.driver.register(cx.waker());
+        if self.poked.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     pub(crate) fn refused(&self) -> Option<Refusal> {

@@ -12,7 +12,7 @@ fn example() -> PathBuf {
 }
 
 fn palisade(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_palisade"))
+    Command::new(env!("CARGO_BIN_EXE_palisade-e2e"))
         .args(args)
         .output()
         .expect("run palisade")

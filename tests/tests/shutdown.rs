@@ -26,7 +26,7 @@ async fn sigterm_drains_an_in_flight_request_and_exits_zero() {
     })
     .await;
     let mut palisade = Running::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_palisade")),
+        std::path::Path::new(env!("CARGO_BIN_EXE_palisade-e2e")),
         &format!(
             r#"
         [proxy]

@@ -45,6 +45,8 @@ workers = 1
 listen = ["127.0.0.1:$PX"]
 [upstream]
 url = "http://127.0.0.1:$UP"
+[routes]
+unknown = "allow"
 [log]
 level = "warn"
 format = "json"

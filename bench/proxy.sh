@@ -336,6 +336,9 @@ listen = ["127.0.0.1:$2"]
 [upstream]
 url = "http://127.0.0.1:$4"
 
+[routes]
+unknown = "allow"
+
 [tee]
 capacity = 65536
 

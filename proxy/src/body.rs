@@ -25,6 +25,8 @@ pub(crate) struct Meter {
     bytes_in: AtomicU64,
     /// The client's body failed (bad chunking, reset): the fault is the client's.
     client_failed: AtomicBool,
+    /// The body went past the route's cap.
+    too_large: AtomicBool,
 }
 
 impl Meter {
@@ -35,6 +37,19 @@ impl Meter {
     pub(crate) fn client_failed(&self) -> bool {
         self.client_failed.load(Ordering::Relaxed)
     }
+
+    pub(crate) fn too_large(&self) -> bool {
+        self.too_large.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a request body stopped short of the upstream.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error("the client's body failed: {0}")]
+    Client(hyper::Error),
+    #[error("the body is larger than the route allows ({0} bytes)")]
+    TooLarge(u64),
 }
 
 /// The body sent upstream. The streaming case is boxed so that a request, which
@@ -51,47 +66,73 @@ pub(crate) struct Streaming {
     first: Option<Frame<Bytes>>,
     rest: Incoming,
     pub(crate) meter: Arc<Meter>,
+    /// The route's body cap, in bytes.
+    limit: u64,
 }
 
 impl RequestBody {
-    pub(crate) fn stream(first: Frame<Bytes>, rest: Incoming, meter: Arc<Meter>) -> Self {
+    /// A body whose first frame has been read; None when that frame alone is
+    /// over `limit`.
+    pub(crate) fn stream(
+        first: Frame<Bytes>,
+        rest: Incoming,
+        meter: Arc<Meter>,
+        limit: u64,
+    ) -> Option<Self> {
         if let Some(d) = first.data_ref() {
-            meter.bytes_in.fetch_add(d.len() as u64, Ordering::Relaxed);
+            let total =
+                meter.bytes_in.fetch_add(d.len() as u64, Ordering::Relaxed) + d.len() as u64;
+            if total > limit {
+                meter.too_large.store(true, Ordering::Relaxed);
+                return None;
+            }
         }
-        RequestBody::Stream(Box::new(Streaming {
+        Some(RequestBody::Stream(Box::new(Streaming {
             first: Some(first),
             rest,
             meter,
-        }))
+            limit,
+        })))
     }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
             RequestBody::Stream(st) => {
-                let Streaming { first, rest, meter } = &mut **st;
+                let Streaming {
+                    first,
+                    rest,
+                    meter,
+                    limit,
+                } = &mut **st;
                 if let Some(f) = first.take() {
                     return Poll::Ready(Some(Ok(f)));
                 }
-                let frame = ready!(Pin::new(rest).poll_frame(cx));
-                match &frame {
+                match ready!(Pin::new(rest).poll_frame(cx)) {
                     Some(Ok(f)) => {
-                        if let Some(d) = f.data_ref() {
-                            meter.bytes_in.fetch_add(d.len() as u64, Ordering::Relaxed);
+                        let n = f.data_ref().map_or(0, |d| d.len() as u64);
+                        let total = meter.bytes_in.fetch_add(n, Ordering::Relaxed) + n;
+                        if total > *limit {
+                            // Cut the upstream request short rather than pass it on.
+                            meter.too_large.store(true, Ordering::Relaxed);
+                            return Poll::Ready(Some(Err(BodyError::TooLarge(*limit))));
                         }
+                        Poll::Ready(Some(Ok(f)))
                     }
-                    Some(Err(_)) => meter.client_failed.store(true, Ordering::Relaxed),
-                    None => {}
+                    Some(Err(e)) => {
+                        meter.client_failed.store(true, Ordering::Relaxed);
+                        Poll::Ready(Some(Err(BodyError::Client(e))))
+                    }
+                    None => Poll::Ready(None),
                 }
-                Poll::Ready(frame)
             }
         }
     }

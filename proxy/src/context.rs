@@ -30,6 +30,10 @@ pub(crate) struct RequestCtx {
     pub(crate) request_id: HeaderValue,
     /// True when the TCP peer is a trusted proxy.
     pub(crate) peer_trusted: bool,
+    /// The matched route's index in the route table.
+    pub(crate) route: Option<usize>,
+    /// The body cap that applies, in bytes (set by the limit phase).
+    pub(crate) max_body: u64,
     pub(crate) conn: Arc<ConnInfo>,
 }
 
@@ -87,6 +91,8 @@ impl RequestCtx {
             rec: Box::new(Recorder::new(event, start, shared, conn.clone())),
             request_id,
             peer_trusted,
+            route: None,
+            max_body: u64::MAX,
             conn,
         }
     }

@@ -15,6 +15,7 @@ mod headers;
 mod phases;
 mod pipeline;
 mod respond;
+mod routes;
 mod server;
 mod settings;
 mod stats;

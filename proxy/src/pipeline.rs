@@ -62,11 +62,11 @@ fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
     run!(accept(req, s));
     run!(identify(ctx, req.headers(), s));
     run!(block(ctx, &w.shared));
-    run!(route(ctx, req));
+    run!(route(ctx, req, &w.shared.routes));
     run!(authenticate(ctx, req));
     run!(authorize(ctx, req));
     run!(validate(ctx, req));
-    run!(limit(ctx, req));
+    run!(limit(ctx, req, &w.shared.routes));
     run!(inspect(ctx, req));
     Flow::Continue
 }

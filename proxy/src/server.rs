@@ -22,6 +22,7 @@ use palisade_models::{BlockTable, Config, SharedClock, Tee};
 
 use crate::conn;
 use crate::error::ProxyError;
+use crate::routes::RouteTable;
 use crate::settings::Settings;
 use crate::stats::{ProxyStats, Throttle};
 use crate::tls;
@@ -45,6 +46,7 @@ pub struct ProxyDeps {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
+    pub(crate) routes: RouteTable,
     pub(crate) blocks: BlockTable,
     pub(crate) tee: Arc<Tee>,
     pub(crate) clock: SharedClock,
@@ -90,6 +92,7 @@ pub struct RunningProxy {
 /// Checks everything `Proxy::bind` would, without binding: settings, TLS material.
 pub fn preflight(config: &Config) -> Result<(), ProxyError> {
     let settings = Settings::from_config(config)?;
+    RouteTable::build(config)?;
     prepare_tls(config, &settings).map(|_| ())
 }
 
@@ -110,6 +113,7 @@ impl Proxy {
     /// Prepares TLS, then binds every listener.
     pub fn bind(config: &Config, deps: ProxyDeps) -> Result<Proxy, ProxyError> {
         let settings = Settings::from_config(config)?;
+        let routes = RouteTable::build(config)?;
         let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
@@ -128,6 +132,7 @@ impl Proxy {
         Ok(Proxy {
             shared: Arc::new(Shared {
                 settings,
+                routes,
                 blocks: deps.blocks,
                 tee: deps.tee,
                 clock: deps.clock,

@@ -135,8 +135,10 @@ pub(crate) mod tests {
             .map(|t| format!("\"{t}\""))
             .collect::<Vec<_>>()
             .join(", ");
-        let text =
-            format!("[proxy]\ntrusted_proxies = [{list}]\n[upstream]\nurl = \"https://[::1]\"\n");
+        let text = format!(
+            "[proxy]\ntrusted_proxies = [{list}]\n[upstream]\nurl = \"https://[::1]\"\n\
+             [routes]\nunknown = \"allow\"\n"
+        );
         Settings::from_config(&Config::parse(&text).unwrap()).unwrap()
     }
 

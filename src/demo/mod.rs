@@ -74,6 +74,9 @@ Try:
   curl -i http://{proxy}/api/orders/1000
   curl -i --http2-prior-knowledge http://{proxy}/api/catalog/1
 
+  A path the API does not declare is refused with 404 "unknown_route":
+  curl -i http://{proxy}/api/admin
+
   A blocked client (a static block in the demo config) gets 403 "blocked":
   curl -i -H 'X-Forwarded-For: 203.0.113.66' http://{proxy}/api/catalog
 
@@ -95,6 +98,7 @@ mod tests {
     fn the_embedded_config_is_valid() {
         let c = config("127.0.0.1:0", "127.0.0.1:9".parse().expect("addr")).expect("demo config");
         assert_eq!(c.blocks.len(), 1);
+        assert_eq!(c.route.len(), 7);
         assert!(cli::preflight(&c).is_empty());
     }
 }

@@ -20,6 +20,8 @@ shutdown_grace = "5s"
 [upstream]
 connect_timeout = "2s"
 response_timeout = "5s"
+[routes]
+unknown = "allow"
 [tee]
 capacity = 4096
 [log]

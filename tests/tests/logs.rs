@@ -12,7 +12,7 @@ async fn access_log_and_logs_hold_no_secrets() {
     let palisade = Running::start(
         std::path::Path::new(env!("CARGO_BIN_EXE_palisade-e2e")),
         &format!(
-            "[proxy]\nworkers = 1\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"{}\"\n\
+            "[proxy]\nworkers = 1\nlisten = [\"127.0.0.1:0\"]\n[upstream]\nurl = \"{}\"\n[routes]\nunknown = \"allow\"\n\
              [log]\nformat = \"json\"\nlevel = \"debug\"\naccess_log = true\n",
             up.url()
         ),

@@ -36,6 +36,8 @@ async fn sigterm_drains_an_in_flight_request_and_exits_zero() {
         shutdown_grace = "20s"
         [upstream]
         url = "{}"
+        [routes]
+        unknown = "allow"
         [log]
         format = "json"
         "#,

@@ -86,7 +86,10 @@ async fn a_gib_streams_up_and_down_with_bounded_memory() {
         }
     })
     .await;
-    let side = Sidecar::start(&up.url(), "[upstream]\nresponse_timeout = \"120s\"\n");
+    let side = Sidecar::start(
+        &up.url(),
+        "[upstream]\nresponse_timeout = \"120s\"\n[routes]\nmax_body_bytes = 2147483648\n",
+    );
     let client = reqwest::Client::new();
     // Warm up pools and allocators before the baseline.
     assert_eq!(

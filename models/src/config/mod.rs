@@ -9,6 +9,7 @@
 mod blocks;
 mod log;
 mod proxy;
+mod routes;
 mod tee;
 mod upstream;
 mod value;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 pub use blocks::StaticBlock;
 pub use log::{LogConfig, LogFormat};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
+pub use routes::{RouteConfig, RoutesConfig, UnknownRoutes};
 pub use tee::TeeConfig;
 pub use upstream::UpstreamConfig;
 pub use value::{Network, Parsed};
@@ -34,6 +36,12 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// The protected service. Required.
     pub upstream: UpstreamConfig,
+    /// Defaults for routes, and what happens to undeclared paths.
+    #[serde(default)]
+    pub routes: RoutesConfig,
+    /// The service's declared endpoints.
+    #[serde(default)]
+    pub route: Vec<RouteConfig>,
     /// The ring between the proxy and the analytics worker.
     #[serde(default)]
     pub tee: TeeConfig,
@@ -90,6 +98,7 @@ impl Config {
     fn validate(&self, p: &mut Problems) {
         self.proxy.validate(p);
         self.upstream.validate(p);
+        routes::validate(&self.routes, &self.route, p);
         self.tee.validate(p);
         self.log.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {

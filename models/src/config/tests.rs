@@ -1,8 +1,12 @@
 use super::*;
 
+/// The smallest valid config: an upstream, and undeclared paths let through.
+const MINIMAL: &str =
+    "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[routes]\nunknown = \"allow\"\n";
+
 #[test]
 fn minimal_config_gets_documented_defaults() {
-    let c = Config::parse("[upstream]\nurl = \"http://127.0.0.1:3000\"\n").unwrap();
+    let c = Config::parse(MINIMAL).unwrap();
     assert_eq!(c.proxy.listen[0].get().to_string(), "0.0.0.0:8080");
     assert_eq!(c.proxy.timeouts.header_read.duration().as_secs(), 10);
     assert_eq!(c.proxy.timeouts.idle.duration().as_secs(), 60);
@@ -11,6 +15,54 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.tee.capacity, 65536);
     assert_eq!(c.log.format, LogFormat::Auto);
     assert!(c.upstream.preserve_host);
+    assert_eq!(c.routes.max_body_bytes, 1024 * 1024);
+    assert!(c.route.is_empty());
+}
+
+#[test]
+fn denying_undeclared_paths_needs_declared_routes() {
+    let err = Config::parse("[upstream]\nurl = \"http://127.0.0.1:3000\"\n").unwrap_err();
+    assert_eq!(err.problems[0].key, "routes.unknown");
+}
+
+#[test]
+fn route_templates_methods_and_duplicates_are_checked() {
+    let text = r#"
+        [upstream]
+        url = "http://127.0.0.1:3000"
+        [[route]]
+        path = "/api/users/{id}"
+        methods = ["GET", "PUT"]
+        [[route]]
+        path = "/api/users/{name}"
+        methods = ["GET"]
+        [[route]]
+        path = "api/orders"
+        [[route]]
+        path = "/files/{*rest}"
+        methods = ["get"]
+        [[route]]
+        path = "/api/users/{id}"
+        methods = ["PUT"]
+        [[route]]
+        path = "/api/login"
+        methods = ["POST"]
+        max_body_bytes = 4096
+    "#;
+    let err = Config::parse(text).unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "route[1].path",
+            "route[2].path",
+            "route[3].methods[0]",
+            "route[4].path",
+        ],
+        "{err}"
+    );
+    assert!(err.problems[0].message.contains("conflict"), "{err}");
+    assert!(err.problems[3].message.contains("twice"), "{err}");
 }
 
 #[test]
@@ -44,20 +96,21 @@ fn every_semantic_problem_is_reported_with_its_key() {
             "proxy.timeouts.idle",
             "proxy.limits.max_url_bytes",
             "upstream.url",
+            "routes.unknown",
             "blocks[0].value",
             "blocks[1].scope",
         ]
     );
     assert!(err.problems.iter().all(|p| !p.hint.is_empty()));
     let shown = err.to_string();
-    assert!(shown.contains("8 problems"), "{shown}");
+    assert!(shown.contains("9 problems"), "{shown}");
     assert!(shown.contains("hint:"), "{shown}");
 }
 
 #[test]
 fn unknown_keys_name_their_path() {
     let err = Config::parse(
-        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[proxy.timeouts]\nidel = \"5s\"\n",
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[routes]\nunknown = \"allow\"\n[proxy.timeouts]\nidel = \"5s\"\n",
     )
     .unwrap_err();
     assert_eq!(err.problems.len(), 1);
@@ -81,7 +134,7 @@ fn syntax_errors_give_a_line() {
 #[test]
 fn tls_files_must_exist() {
     let err = Config::parse(
-        "[upstream]\nurl = \"http://127.0.0.1:1\"\n[proxy.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n",
+        "[upstream]\nurl = \"http://127.0.0.1:1\"\n[routes]\nunknown = \"allow\"\n[proxy.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n",
     )
     .unwrap_err();
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();

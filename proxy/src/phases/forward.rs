@@ -50,11 +50,14 @@ pub(crate) async fn forward(
             Ok(Some(Ok(first))) => {
                 let meter = Arc::new(Meter::default());
                 ctx.rec.set_meter(meter.clone());
-                RequestBody::stream(first, body, meter)
+                RequestBody::stream(first, body, meter, ctx.max_body).ok_or(Denial {
+                    phase: Phase::Limit,
+                    code: DenyCode::BodyTooLarge,
+                })?
             }
         }
     };
-    let meter_failed = match &body {
+    let meter = match &body {
         RequestBody::Stream(st) => Some(st.meter.clone()),
         RequestBody::Empty => None,
     };
@@ -113,8 +116,16 @@ pub(crate) async fn forward(
             Ok(resp)
         }
         Ok(Err(e)) => {
-            if meter_failed.is_some_and(|m| m.client_failed()) {
-                return Err(denial(DenyCode::BadRequest));
+            if let Some(m) = &meter {
+                if m.too_large() {
+                    return Err(Denial {
+                        phase: Phase::Limit,
+                        code: DenyCode::BodyTooLarge,
+                    });
+                }
+                if m.client_failed() {
+                    return Err(denial(DenyCode::BadRequest));
+                }
             }
             if w.upstream_warnings.allow() {
                 tracing::warn!(

@@ -1,0 +1,150 @@
+//! Owns the `[routes]` section and the `[[route]]` entries: the endpoints the
+//! service declares, their per-route policy, and what happens to requests that
+//! match none of them. Templates are checked here with the same radix-tree
+//! library the proxy matches with, so a config that passes `check` builds.
+
+use serde::Deserialize;
+
+use super::Problems;
+
+/// `[routes]`: defaults for every route, and the undeclared-path policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesConfig {
+    /// Requests that match no declared route: "deny" answers 404 `unknown_route`
+    /// (the production default); "allow" forwards them and marks their events
+    /// undeclared, so analytics can report shadow endpoints. Default: "deny".
+    #[serde(default)]
+    pub unknown: UnknownRoutes,
+    /// Largest request body, in bytes, for routes that set none and for
+    /// undeclared paths let through; larger is answered 413. Default: 1048576.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+}
+
+/// What to do with a request no declared route matches.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownRoutes {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// `[[route]]`: one declared endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Path template: literal segments, `{name}` for one segment, `{*name}` for
+    /// the rest of the path, e.g. "/api/users/{id}" or "/files/{*path}". Required.
+    pub path: String,
+    /// Methods the route serves, e.g. ["GET", "PUT"]. Default: [] (any method).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Largest request body in bytes; larger is answered 413.
+    /// Default: `routes.max_body_bytes`.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+fn default_max_body() -> u64 {
+    1024 * 1024
+}
+
+impl Default for RoutesConfig {
+    fn default() -> Self {
+        Self {
+            unknown: UnknownRoutes::Deny,
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+const TEMPLATE_HINT: &str =
+    "write a path starting with /, with {name} for a segment and {*name} for the rest";
+
+/// Checks the routes as a whole: templates, methods, duplicates, and that a
+/// `deny` policy has something to allow.
+pub(crate) fn validate(routes: &RoutesConfig, declared: &[RouteConfig], p: &mut Problems) {
+    if routes.unknown == UnknownRoutes::Deny && declared.is_empty() {
+        p.push(
+            "routes.unknown",
+            "no [[route]] is declared and undeclared paths are denied: every request would get 404",
+            "declare the service's endpoints with [[route]], or set routes.unknown = \"allow\"",
+        );
+    }
+    // One router per method plus one for "any", as the proxy builds them, so a
+    // conflict is reported exactly where it would fail.
+    let mut seen: Vec<(String, Option<String>)> = Vec::new();
+    let mut routers: std::collections::HashMap<Option<String>, matchit::Router<()>> =
+        std::collections::HashMap::new();
+    for (i, r) in declared.iter().enumerate() {
+        let key = format!("route[{i}]");
+        if !r.path.starts_with('/') {
+            p.push(
+                format!("{key}.path"),
+                format!("`{}` does not start with /", r.path),
+                TEMPLATE_HINT,
+            );
+            continue;
+        }
+        let methods: Vec<Option<String>> = if r.methods.is_empty() {
+            vec![None]
+        } else {
+            r.methods.iter().map(|m| Some(m.to_string())).collect()
+        };
+        for (j, m) in methods.iter().enumerate() {
+            if let Some(m) = m
+                && (http::Method::from_bytes(m.as_bytes()).is_err()
+                    || m.bytes().any(|b| b.is_ascii_lowercase()))
+            {
+                p.push(
+                    format!("{key}.methods[{j}]"),
+                    format!("`{m}` is not an HTTP method"),
+                    "write methods in capitals, such as GET, POST, PUT, PATCH, DELETE",
+                );
+                continue;
+            }
+            if seen.contains(&(r.path.clone(), m.clone())) {
+                p.push(
+                    format!("{key}.path"),
+                    format!(
+                        "`{}` is declared twice for {}",
+                        r.path,
+                        m.as_deref().unwrap_or("any method")
+                    ),
+                    "declare each path and method once",
+                );
+                continue;
+            }
+            seen.push((r.path.clone(), m.clone()));
+            if let Err(e) = routers
+                .entry(m.clone())
+                .or_default()
+                .insert(r.path.clone(), ())
+            {
+                p.push(
+                    format!("{key}.path"),
+                    format!("`{}`: {e}", r.path),
+                    TEMPLATE_HINT,
+                );
+            }
+        }
+        if r.max_body_bytes.is_some_and(|b| b > MAX_BODY_CAP) {
+            p.push(
+                format!("{key}.max_body_bytes"),
+                "more than 1 TiB",
+                "bodies stream, so large caps are fine, but not beyond 1 TiB",
+            );
+        }
+    }
+    if routes.max_body_bytes > MAX_BODY_CAP {
+        p.push(
+            "routes.max_body_bytes",
+            "more than 1 TiB",
+            "bodies stream, so large caps are fine, but not beyond 1 TiB",
+        );
+    }
+}
+
+const MAX_BODY_CAP: u64 = 1 << 40;

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use palisade_models::event::USER_AGENT_MAX;
 use palisade_models::{ClientKeys, Denial, Protocol, RequestEvent, unix_us};
 
+use crate::auth::Principal;
 use crate::conn::ConnInfo;
 use crate::phases::record::Recorder;
 use crate::server::Shared;
@@ -34,6 +35,8 @@ pub(crate) struct RequestCtx {
     pub(crate) route: Option<usize>,
     /// The body cap that applies, in bytes (set by the limit phase).
     pub(crate) max_body: u64,
+    /// The verified credential's owner, if the request presented a valid one.
+    pub(crate) principal: Option<Arc<Principal>>,
     pub(crate) conn: Arc<ConnInfo>,
 }
 
@@ -93,6 +96,7 @@ impl RequestCtx {
             peer_trusted,
             route: None,
             max_body: u64::MAX,
+            principal: None,
             conn,
         }
     }

@@ -108,6 +108,8 @@ pub(crate) struct Forwarded<'a> {
     /// The Host or :authority the client asked for.
     pub host: Option<&'a HeaderValue>,
     pub request_id: &'a HeaderValue,
+    /// The id of the valid API key the client presented.
+    pub api_key_id: Option<&'a str>,
 }
 
 /// Prepares a client's request headers for the upstream (after hop-by-hop removal).
@@ -165,6 +167,9 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
     };
     headers.insert(s.client_ip_header.clone(), client);
     headers.insert(s.request_id_header.clone(), f.request_id.clone());
+    if let Some(id) = f.api_key_id {
+        insert_str(headers, s.api_key_id_header.clone(), id);
+    }
 }
 
 /// An address as a header value, formatted without a temporary String.

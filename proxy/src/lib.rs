@@ -6,6 +6,7 @@
 //! tee and reads the block table. Must never wait on anything but the client and
 //! the upstream.
 
+mod auth;
 mod body;
 mod conn;
 mod context;

@@ -60,11 +60,11 @@ fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
     }
     let s = &w.shared.settings;
     run!(accept(req, s));
-    run!(identify(ctx, req.headers(), s));
+    run!(identify(ctx, req.headers(), s, &w.shared.api_keys));
     run!(block(ctx, &w.shared));
     run!(route(ctx, req, &w.shared.routes));
-    run!(authenticate(ctx, req));
-    run!(authorize(ctx, req));
+    run!(authenticate(ctx, &w.shared.routes));
+    run!(authorize(ctx, &w.shared.routes));
     run!(validate(ctx, req));
     run!(limit(ctx, req, &w.shared.routes));
     run!(inspect(ctx, req));

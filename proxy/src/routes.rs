@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::Method;
 
 use palisade_models::Config;
-use palisade_models::config::UnknownRoutes;
+use palisade_models::config::{RouteAuth, UnknownRoutes};
 
 use crate::error::ProxyError;
 
@@ -30,6 +30,9 @@ pub(crate) struct Route {
     /// The template as declared, shared into every event that matches it.
     pub(crate) template: Arc<str>,
     pub(crate) max_body: u64,
+    pub(crate) auth: RouteAuth,
+    /// Scopes the caller must hold, all of them.
+    pub(crate) scopes: Vec<Box<str>>,
 }
 
 impl RouteTable {
@@ -48,6 +51,8 @@ impl RouteTable {
             table.routes.push(Route {
                 template: r.path.as_str().into(),
                 max_body: r.max_body_bytes.unwrap_or(config.routes.max_body_bytes),
+                auth: r.auth,
+                scopes: r.scopes.iter().map(|s| s.as_str().into()).collect(),
             });
             let conflict = |e: matchit::InsertError| ProxyError::Config {
                 key: "route",

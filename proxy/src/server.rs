@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use palisade_models::{BlockTable, Config, SharedClock, Tee};
 
+use crate::auth::ApiKeys;
 use crate::conn;
 use crate::error::ProxyError;
 use crate::routes::RouteTable;
@@ -47,6 +48,7 @@ pub struct ProxyDeps {
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) routes: RouteTable,
+    pub(crate) api_keys: ApiKeys,
     pub(crate) blocks: BlockTable,
     pub(crate) tee: Arc<Tee>,
     pub(crate) clock: SharedClock,
@@ -93,6 +95,7 @@ pub struct RunningProxy {
 pub fn preflight(config: &Config) -> Result<(), ProxyError> {
     let settings = Settings::from_config(config)?;
     RouteTable::build(config)?;
+    ApiKeys::build(config)?;
     prepare_tls(config, &settings).map(|_| ())
 }
 
@@ -114,6 +117,7 @@ impl Proxy {
     pub fn bind(config: &Config, deps: ProxyDeps) -> Result<Proxy, ProxyError> {
         let settings = Settings::from_config(config)?;
         let routes = RouteTable::build(config)?;
+        let api_keys = ApiKeys::build(config)?;
         let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
@@ -133,6 +137,7 @@ impl Proxy {
             shared: Arc::new(Shared {
                 settings,
                 routes,
+                api_keys,
                 blocks: deps.blocks,
                 tee: deps.tee,
                 clock: deps.clock,

@@ -25,6 +25,8 @@ pub struct Settings {
     pub identity_prefix: String,
     /// `<prefix>client-ip`, sent upstream.
     pub client_ip_header: HeaderName,
+    /// `<prefix>api-key-id`, sent upstream when a valid API key was presented.
+    pub api_key_id_header: HeaderName,
     pub request_id_header: HeaderName,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -83,6 +85,10 @@ impl Settings {
             identity_prefix: p.identity_header_prefix.clone(),
             client_ip_header: header_name(
                 &format!("{}client-ip", p.identity_header_prefix),
+                "proxy.identity_header_prefix",
+            )?,
+            api_key_id_header: header_name(
+                &format!("{}api-key-id", p.identity_header_prefix),
                 "proxy.identity_header_prefix",
             )?,
             request_id_header: header_name(&p.request_id_header, "proxy.request_id_header")?,

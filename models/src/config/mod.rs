@@ -6,6 +6,7 @@
 //! Checks that need another crate (TLS material, upstream CA) are that crate's
 //! preflight, run by the binary after this.
 
+mod auth;
 mod blocks;
 mod log;
 mod proxy;
@@ -19,10 +20,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use blocks::StaticBlock;
 pub use log::{LogConfig, LogFormat};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
-pub use routes::{RouteConfig, RoutesConfig, UnknownRoutes};
+pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
 pub use tee::TeeConfig;
 pub use upstream::UpstreamConfig;
 pub use value::{Network, Parsed};
@@ -42,6 +44,9 @@ pub struct Config {
     /// The service's declared endpoints.
     #[serde(default)]
     pub route: Vec<RouteConfig>,
+    /// Credentials Palisade verifies.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// The ring between the proxy and the analytics worker.
     #[serde(default)]
     pub tee: TeeConfig,
@@ -99,6 +104,8 @@ impl Config {
         self.proxy.validate(p);
         self.upstream.validate(p);
         routes::validate(&self.routes, &self.route, p);
+        self.auth.validate(p);
+        routes::validate_auth(&self.route, &self.auth, p);
         self.tee.validate(p);
         self.log.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {

@@ -45,6 +45,26 @@ pub struct RouteConfig {
     /// Default: `routes.max_body_bytes`.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// Who may call the route: "none", "api_key" (a key from `[auth.api_keys]`),
+    /// or, once JWT lands, "jwt" and "jwt_or_api_key". Without a valid credential:
+    /// 401 `unauthenticated`. Default: "none".
+    #[serde(default)]
+    pub auth: RouteAuth,
+    /// Scopes the caller's credential must all grant; otherwise 403 `forbidden`.
+    /// Default: [].
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// The credential a route requires.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAuth {
+    #[default]
+    None,
+    ApiKey,
+    Jwt,
+    JwtOrApiKey,
 }
 
 fn default_max_body() -> u64 {
@@ -148,3 +168,28 @@ pub(crate) fn validate(routes: &RoutesConfig, declared: &[RouteConfig], p: &mut 
 }
 
 const MAX_BODY_CAP: u64 = 1 << 40;
+
+/// Checks each route's auth against the credentials configured.
+pub(crate) fn validate_auth(declared: &[RouteConfig], auth: &super::AuthConfig, p: &mut Problems) {
+    for (i, r) in declared.iter().enumerate() {
+        let key = format!("route[{i}].auth");
+        match r.auth {
+            RouteAuth::Jwt | RouteAuth::JwtOrApiKey => p.push(
+                key,
+                "JWT authentication is not available in this version",
+                "use auth = \"api_key\" or \"none\" for now",
+            ),
+            RouteAuth::ApiKey if auth.api_keys.key.is_empty() => p.push(
+                key,
+                "the route requires an API key but no [[auth.api_keys.key]] is configured",
+                "add the keys' SHA-256 digests under [[auth.api_keys.key]]",
+            ),
+            RouteAuth::None if !r.scopes.is_empty() => p.push(
+                format!("route[{i}].scopes"),
+                "scopes are required but the route takes no credential to grant them",
+                "set auth = \"api_key\", or remove scopes",
+            ),
+            _ => {}
+        }
+    }
+}

@@ -140,3 +140,62 @@ fn tls_files_must_exist() {
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys, vec!["proxy.tls.cert", "proxy.tls.key"]);
 }
+
+#[test]
+fn api_keys_and_route_auth_are_checked() {
+    let text = r#"
+        [upstream]
+        url = "http://127.0.0.1:3000"
+        [[route]]
+        path = "/a"
+        auth = "api_key"
+        [[route]]
+        path = "/b"
+        auth = "jwt"
+        [[route]]
+        path = "/c"
+        scopes = ["x"]
+        [auth.api_keys]
+        header = "X-Api-Key"
+    "#;
+    let err = Config::parse(text).unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "auth.api_keys.header",
+            "route[0].auth",
+            "route[1].auth",
+            "route[2].scopes",
+        ],
+        "{err}"
+    );
+
+    let keys = r#"
+        [upstream]
+        url = "http://127.0.0.1:3000"
+        [routes]
+        unknown = "allow"
+        [[auth.api_keys.key]]
+        id = "a"
+        sha256 = "not-hex"
+        [[auth.api_keys.key]]
+        id = "a"
+        sha256 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+        [[auth.api_keys.key]]
+        id = "b"
+        sha256 = "2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE"
+    "#;
+    let err = Config::parse(keys).unwrap_err();
+    let at: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        at,
+        vec![
+            "auth.api_keys.key[0].sha256",
+            "auth.api_keys.key[1].id",
+            "auth.api_keys.key[2].sha256",
+        ],
+        "{err}"
+    );
+    assert!(err.problems[0].hint.contains("sha256sum"));
+}

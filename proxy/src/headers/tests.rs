@@ -64,6 +64,7 @@ fn forwarded<'a>(
         tls: true,
         host: Some(host),
         request_id: rid,
+        api_key_id: None,
     }
 }
 

@@ -80,6 +80,7 @@ pub(crate) async fn forward(
             tls: ctx.conn.tls,
             host: host.as_ref(),
             request_id: &ctx.request_id,
+            api_key_id: ctx.principal.as_ref().map(|p| &*p.key_id),
         },
         s,
     );

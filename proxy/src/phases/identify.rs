@@ -1,23 +1,36 @@
 //! The identify phase: who is the client? The peer address, or, when the peer is
-//! a trusted proxy, the first untrusted hop of its `X-Forwarded-For`. JWT subject
-//! and API key id join here once authentication exists.
+//! a trusted proxy, the first untrusted hop of its `X-Forwarded-For`; and the id
+//! of a valid API key it presents, so the block phase can block by key. Whether
+//! a route requires a credential is the authenticate phase's business. The JWT
+//! subject joins here with JWT support.
 //!
-//! Must never believe a forwarded header from an untrusted peer.
+//! Must never believe a forwarded header from an untrusted peer, and never record
+//! a credential, only its id.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 
+use crate::auth::{ApiKeys, Presented};
 use crate::context::RequestCtx;
 use crate::flow::Flow;
 use crate::settings::Settings;
 
 pub(crate) const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
-pub(crate) fn identify(ctx: &mut RequestCtx, headers: &HeaderMap, s: &Settings) -> Flow {
+pub(crate) fn identify(
+    ctx: &mut RequestCtx,
+    headers: &HeaderMap,
+    s: &Settings,
+    keys: &ApiKeys,
+) -> Flow {
     if ctx.peer_trusted {
         let peer = ctx.conn.peer.ip();
         ctx.rec.event().client_ip = client_ip(peer, headers, s);
+    }
+    if let Presented::Valid(p) = keys.check(headers) {
+        ctx.rec.event().api_key_id = Some(p.key_id.clone());
+        ctx.principal = Some(p);
     }
     Flow::Continue
 }

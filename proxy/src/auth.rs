@@ -111,7 +111,7 @@ mod tests {
         ApiKeys::build(&Config::parse(&text).unwrap()).unwrap()
     }
 
-    pub(crate) fn hex(key: &[u8]) -> String {
+    fn hex(key: &[u8]) -> String {
         digest::digest(&digest::SHA256, key)
             .as_ref()
             .iter()

@@ -1,5 +1,10 @@
 use super::*;
 
+/// The key paths of a config error's problems, in order.
+fn keys(err: &ConfigError) -> Vec<&str> {
+    err.problems.iter().map(|p| p.key.as_str()).collect()
+}
+
 /// The smallest valid config: an upstream, and undeclared paths let through.
 const MINIMAL: &str =
     "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[routes]\nunknown = \"allow\"\n";
@@ -50,9 +55,8 @@ fn route_templates_methods_and_duplicates_are_checked() {
         max_body_bytes = 4096
     "#;
     let err = Config::parse(text).unwrap_err();
-    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
-        keys,
+        keys(&err),
         vec![
             "route[1].path",
             "route[2].path",
@@ -86,9 +90,8 @@ fn every_semantic_problem_is_reported_with_its_key() {
         value = "x"
     "#;
     let err = Config::parse(text).unwrap_err();
-    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
-        keys,
+        keys(&err),
         vec![
             "proxy.listen[0]",
             "proxy.trusted_proxies[1]",
@@ -137,8 +140,7 @@ fn tls_files_must_exist() {
         "[upstream]\nurl = \"http://127.0.0.1:1\"\n[routes]\nunknown = \"allow\"\n[proxy.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n",
     )
     .unwrap_err();
-    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(keys, vec!["proxy.tls.cert", "proxy.tls.key"]);
+    assert_eq!(keys(&err), vec!["proxy.tls.cert", "proxy.tls.key"]);
 }
 
 #[test]
@@ -159,9 +161,8 @@ fn api_keys_and_route_auth_are_checked() {
         header = "X-Api-Key"
     "#;
     let err = Config::parse(text).unwrap_err();
-    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
-        keys,
+        keys(&err),
         vec![
             "auth.api_keys.header",
             "route[0].auth",
@@ -171,7 +172,7 @@ fn api_keys_and_route_auth_are_checked() {
         "{err}"
     );
 
-    let keys = r#"
+    let text = r#"
         [upstream]
         url = "http://127.0.0.1:3000"
         [routes]
@@ -186,10 +187,9 @@ fn api_keys_and_route_auth_are_checked() {
         id = "b"
         sha256 = "2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE"
     "#;
-    let err = Config::parse(keys).unwrap_err();
-    let at: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    let err = Config::parse(text).unwrap_err();
     assert_eq!(
-        at,
+        keys(&err),
         vec![
             "auth.api_keys.key[0].sha256",
             "auth.api_keys.key[1].id",

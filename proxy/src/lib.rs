@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod conn;
 mod context;
+mod deny;
 mod error;
 mod flow;
 mod headers;

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use crate::body::ProxyBody;
 use crate::conn::ConnInfo;
 use crate::context::RequestCtx;
+use crate::deny::DenyEvent;
 use crate::flow::Flow;
 use crate::phases::{
     accept::accept, authenticate::authenticate, authorize::authorize, block::block,
@@ -40,7 +41,18 @@ pub(crate) async fn handle(
         Ok(r) => r,
         Err(d) => {
             ctx.deny(d);
-            w.shared.stats.count_denial(d.code);
+            let ev = ctx.rec.event();
+            DenyEvent {
+                phase: d.phase,
+                code: d.code,
+                client: ev.client_ip,
+                request_id: &ev.request_id,
+                method: Some(ev.method.as_str()),
+                path: Some(&ev.path),
+                api_key_id: ev.api_key_id.as_deref(),
+                detail: None,
+            }
+            .emit(&w.shared.stats);
             respond::denial(d, &ctx.request_id, &s.request_id_header)
         }
     };

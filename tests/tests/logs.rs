@@ -49,6 +49,17 @@ async fn access_log_and_logs_hold_no_secrets() {
     .await;
     let log = palisade.log();
     assert!(log.contains("\"path\":\"/login\""), "{log}");
-    assert!(log.contains("ambiguous framing"), "{log}");
+    // The refused request is one typed deny line, with its reason.
+    let denies: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"target\":\"palisade::deny\"") && l.contains("request denied"))
+        .collect();
+    assert_eq!(denies.len(), 1, "{log}");
+    assert!(
+        denies[0].contains("\"reason\":\"bad_request\""),
+        "{}",
+        denies[0]
+    );
+    assert!(denies[0].contains("\"path\":\"/x\""), "{}", denies[0]);
     assert!(!log.contains("SECRET"), "a secret reached the logs:\n{log}");
 }

@@ -32,6 +32,7 @@ pub use state::ConnInfo;
 use state::{Phase, Refusal};
 
 use crate::context::new_request_id;
+use crate::deny::DenyEvent;
 use crate::pipeline;
 use crate::respond;
 use crate::server::Worker;
@@ -58,7 +59,7 @@ pub(crate) async fn serve_plain(
         Ok(Ok(h2)) => h2,
         Ok(Err(_)) => return,
         Err(_) => {
-            w.shared.stats.count_denial(DenyCode::HeaderTimeout);
+            header_timeout(peer, &w);
             write_refusal(stream, DenyCode::HeaderTimeout, &w).await;
             return;
         }
@@ -140,21 +141,47 @@ async fn serve<S>(
     match drive(conn, &info, &w, &shutdown, |c| c.graceful_shutdown()).await {
         End::Done => {}
         End::HeaderTimeout(conn) => {
-            w.shared.stats.count_denial(DenyCode::HeaderTimeout);
+            header_timeout(peer, &w);
             let tracked = conn.into_parts().io.into_inner();
             write_refusal(tracked.into_inner(), DenyCode::HeaderTimeout, &w).await;
         }
         End::Refused(conn) => {
-            w.shared.stats.count_denial(DenyCode::BadRequest);
             let tracked = conn.into_parts().io.into_inner();
             let id = new_request_id();
-            if let Some(target) = tracked.guard().and_then(H1Guard::rejected) {
-                tracing::info!(%peer, method = %target.method, request_id = id.to_str().unwrap_or_default(), "refused a request with ambiguous framing (request smuggling?)");
+            let target = tracked.guard().and_then(H1Guard::rejected);
+            let path = target.map(|t| t.target.split('?').next().unwrap_or_default());
+            DenyEvent {
+                phase: DenyPhase::Accept,
+                code: DenyCode::BadRequest,
+                client: peer.ip(),
+                request_id: id.to_str().unwrap_or_default(),
+                method: target.map(|t| t.method.as_str()),
+                path,
+                api_key_id: None,
+                detail: Some("ambiguous request framing (request smuggling?)"),
+            }
+            .emit(&w.shared.stats);
+            if let Some(target) = target {
                 w.shared.tee.push(refusal_event(&info, target, &id));
             }
             write_refusal_with(tracked.into_inner(), DenyCode::BadRequest, &id, &w).await;
         }
     }
+}
+
+/// Logs and counts a connection that sent no complete head in time.
+fn header_timeout(peer: SocketAddr, w: &Worker) {
+    DenyEvent {
+        phase: DenyPhase::Accept,
+        code: DenyCode::HeaderTimeout,
+        client: peer.ip(),
+        request_id: "",
+        method: None,
+        path: None,
+        api_key_id: None,
+        detail: None,
+    }
+    .emit(&w.shared.stats);
 }
 
 /// How the driver let go of a connection.

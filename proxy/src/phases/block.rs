@@ -17,7 +17,9 @@ pub(crate) fn block(ctx: &mut RequestCtx, shared: &Shared) -> Flow {
     match shared.blocks.lookup(ctx.client(), now_ms) {
         None => Flow::Continue,
         Some(b) => {
-            tracing::debug!(block_id = b.id, scope = %b.scope, reason = &*b.reason, "request denied by block");
+            // Which block matched is for the operator: the deny log line carries it
+            // at debug level here, the client only ever sees "blocked".
+            tracing::debug!(target: "palisade::deny", block_id = b.id, scope = %b.scope, reason = &*b.reason, "matched block");
             Flow::deny(Phase::Block, DenyCode::Blocked)
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use palisade_analytics::{Totals, TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle};
+use palisade_analytics::{TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle};
 use palisade_models::block_table::BlockChange;
 use palisade_models::{
     Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, NewBlock, SharedClock,
@@ -58,11 +58,6 @@ impl BlockControl {
     /// Removes a block; returns it if it existed.
     pub fn remove(&self, id: BlockId) -> Option<Arc<Block>> {
         self.lock().remove(id)
-    }
-
-    /// Every block in the table.
-    pub fn list(&self) -> Vec<Arc<Block>> {
-        self.lock().table().list()
     }
 
     fn sweep(&self) -> usize {
@@ -157,11 +152,6 @@ impl Palisade {
 
     pub fn proxy_stats(&self) -> &Arc<ProxyStats> {
         self.proxy.stats()
-    }
-
-    /// The analytics worker's totals, if it runs.
-    pub fn analytics_totals(&self) -> Option<&Totals> {
-        self.analytics.as_ref().map(WorkerHandle::totals)
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace period,

@@ -15,14 +15,3 @@ pub struct ClientKeys<'a> {
     /// The verified API key's id.
     pub api_key_id: Option<&'a str>,
 }
-
-impl ClientKeys<'_> {
-    /// Keys for a client known only by its address.
-    pub fn from_ip(ip: IpAddr) -> Self {
-        Self {
-            ip,
-            subject: None,
-            api_key_id: None,
-        }
-    }
-}

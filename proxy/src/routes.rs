@@ -70,14 +70,17 @@ impl RouteTable {
                     key: "route",
                     message: format!("`{m}`: {e}"),
                 })?;
-                let router = match table.by_method.iter().position(|(k, _)| *k == method) {
-                    Some(i) => &mut table.by_method[i].1,
+                let at = match table.by_method.iter().position(|(k, _)| *k == method) {
+                    Some(i) => i,
                     None => {
                         table.by_method.push((method, matchit::Router::new()));
-                        &mut table.by_method.last_mut().expect("just pushed").1
+                        table.by_method.len() - 1
                     }
                 };
-                router.insert(r.path.clone(), index).map_err(conflict)?;
+                table.by_method[at]
+                    .1
+                    .insert(r.path.clone(), index)
+                    .map_err(conflict)?;
             }
         }
         Ok(table)

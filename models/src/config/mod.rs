@@ -171,10 +171,6 @@ impl Problems {
         });
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn into_vec(self) -> Vec<ConfigProblem> {
         self.0
     }

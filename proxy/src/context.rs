@@ -29,8 +29,6 @@ pub(crate) struct RequestCtx {
     // Boxed: it travels with the response body through hyper, which moves bodies.
     pub(crate) rec: Box<Recorder>,
     pub(crate) request_id: HeaderValue,
-    /// True when the TCP peer is a trusted proxy.
-    pub(crate) peer_trusted: bool,
     /// The matched route's index in the route table.
     pub(crate) route: Option<usize>,
     /// The body cap that applies, in bytes (set by the limit phase).
@@ -89,11 +87,9 @@ impl RequestCtx {
             },
             tls: conn.tls,
         };
-        let peer_trusted = s.is_trusted(&peer_ip);
         RequestCtx {
             rec: Box::new(Recorder::new(event, start, shared, conn.clone())),
             request_id,
-            peer_trusted,
             route: None,
             max_body: u64::MAX,
             principal: None,

@@ -122,7 +122,8 @@ async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let info = Arc::new(ConnInfo::new(peer, tls, !h2));
+    let trusted = w.shared.settings.is_trusted(&peer.ip());
+    let info = Arc::new(ConnInfo::new(peer, trusted, tls, !h2));
     let svc = {
         let (w, info) = (w.clone(), info.clone());
         service_fn(move |req| pipeline::handle(req, w.clone(), info.clone()))

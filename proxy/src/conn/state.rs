@@ -37,6 +37,8 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// The peer address as a header value, formatted once per connection.
     pub(crate) peer_value: http::HeaderValue,
+    /// The peer is one of `proxy.trusted_proxies` (decided once per connection).
+    pub(crate) peer_trusted: bool,
     pub tls: bool,
     pub(crate) state: ConnState,
 }
@@ -63,10 +65,11 @@ pub(crate) struct ConnState {
 }
 
 impl ConnInfo {
-    pub(crate) fn new(peer: SocketAddr, tls: bool, h1: bool) -> Self {
+    pub(crate) fn new(peer: SocketAddr, peer_trusted: bool, tls: bool, h1: bool) -> Self {
         Self {
             peer,
             peer_value: crate::headers::ip_value(peer.ip()),
+            peer_trusted,
             tls,
             state: ConnState::new(h1),
         }

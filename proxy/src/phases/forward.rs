@@ -76,7 +76,7 @@ pub(crate) async fn forward(
             peer: ctx.conn.peer.ip(),
             peer_value: &ctx.conn.peer_value,
             client: client_ip,
-            peer_trusted: ctx.peer_trusted,
+            peer_trusted: ctx.conn.peer_trusted,
             tls: ctx.conn.tls,
             host: host.as_ref(),
             request_id: &ctx.request_id,

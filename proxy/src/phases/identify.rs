@@ -24,7 +24,7 @@ pub(crate) fn identify(
     s: &Settings,
     keys: &ApiKeys,
 ) -> Flow {
-    if ctx.peer_trusted {
+    if ctx.conn.peer_trusted {
         let peer = ctx.conn.peer.ip();
         ctx.rec.event().client_ip = client_ip(peer, headers, s);
     }

@@ -76,7 +76,7 @@ impl PalisadeBuilder {
     pub fn new(config: Config) -> Self {
         Self {
             config,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(SystemClock::new()),
             analytics: true,
         }
     }

@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Wall-clock time source.
 pub trait Clock: Send + Sync + Debug {
@@ -16,18 +16,42 @@ pub trait Clock: Send + Sync + Debug {
     fn now_ms(&self) -> u64 {
         unix_ms(self.now())
     }
+
+    /// Time on a timeline that never goes back, from an arbitrary origin; what
+    /// rate limits measure by, since the wall clock can be set backwards.
+    fn monotonic(&self) -> Duration;
 }
 
 /// The clock shared by every component of one Palisade instance.
 pub type SharedClock = Arc<dyn Clock>;
 
 /// The operating system's clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl SystemClock {
+    pub fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.origin.elapsed()
     }
 }
 
@@ -55,6 +79,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.ms.load(Ordering::SeqCst))
+    }
+
+    /// Moves with `advance` only, so it never goes back either.
+    fn monotonic(&self) -> Duration {
+        Duration::from_millis(self.ms.load(Ordering::SeqCst))
     }
 }
 

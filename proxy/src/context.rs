@@ -15,6 +15,7 @@ use palisade_models::{ClientKeys, Denial, Protocol, RequestEvent, unix_us};
 
 use crate::auth::Principal;
 use crate::conn::ConnInfo;
+use crate::limits::Limited;
 use crate::phases::record::Recorder;
 use crate::server::Shared;
 
@@ -35,6 +36,8 @@ pub(crate) struct RequestCtx {
     pub(crate) max_body: u64,
     /// The verified credential's owner, if the request presented a valid one.
     pub(crate) principal: Option<Arc<Principal>>,
+    /// The rate limit that refused the request, for the 429's headers.
+    pub(crate) limited: Option<Limited>,
     pub(crate) conn: Arc<ConnInfo>,
 }
 
@@ -93,6 +96,7 @@ impl RequestCtx {
             route: None,
             max_body: u64::MAX,
             principal: None,
+            limited: None,
             conn,
         }
     }

@@ -14,6 +14,7 @@ mod deny;
 mod error;
 mod flow;
 mod headers;
+mod limits;
 mod phases;
 mod pipeline;
 mod respond;

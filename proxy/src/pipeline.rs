@@ -53,7 +53,7 @@ pub(crate) async fn handle(
                 detail: None,
             }
             .emit(&w.shared.stats);
-            respond::denial(d, &ctx.request_id, &s.request_id_header)
+            respond::denial(d, &ctx.request_id, &s.request_id_header, ctx.limited)
         }
     };
     ctx.rec.event().status = response.status().as_u16();
@@ -78,7 +78,7 @@ fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
     run!(authenticate(ctx, &w.shared.routes));
     run!(authorize(ctx, &w.shared.routes));
     run!(validate(ctx, req));
-    run!(limit(ctx, req, &w.shared.routes));
+    run!(limit(ctx, req, &w.shared.routes, &w.shared.limits));
     run!(inspect(ctx, req));
     Flow::Continue
 }

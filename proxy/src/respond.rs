@@ -4,12 +4,13 @@
 //! from here. Must never put internals (block reasons, upstream errors) in a body.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
 use palisade_models::{Denial, DenyCode};
 
 use crate::body::ProxyBody;
+use crate::limits::Limited;
 
 /// The status a deny code answers with.
 pub(crate) fn status_of(code: DenyCode) -> StatusCode {
@@ -39,11 +40,14 @@ fn body(code: DenyCode, request_id: &str) -> String {
     )
 }
 
-/// The response for a denial inside the request pipeline.
+/// The response for a denial inside the request pipeline; `limited` says which
+/// rate limit refused it, for a 429's `Retry-After` and RateLimit headers
+/// (draft-ietf-httpapi-ratelimit-headers: limit, remaining, reset, policy).
 pub(crate) fn denial(
     d: Denial,
     request_id: &HeaderValue,
     request_id_header: &HeaderName,
+    limited: Option<Limited>,
 ) -> Response<ProxyBody> {
     let id = request_id.to_str().unwrap_or_default();
     let body = body(d.code, id);
@@ -52,8 +56,24 @@ pub(crate) fn denial(
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(request_id_header.clone(), request_id.clone());
+    if let Some(l) = limited {
+        let retry = HeaderValue::from(l.retry_after_secs);
+        h.insert(RETRY_AFTER, retry.clone());
+        h.insert(RATELIMIT_LIMIT, HeaderValue::from(l.policy.limit));
+        h.insert(RATELIMIT_REMAINING, HeaderValue::from_static("0"));
+        h.insert(RATELIMIT_RESET, retry);
+        let policy = format!("{};w={}", l.policy.limit, l.policy.window_secs);
+        if let Ok(v) = HeaderValue::from_str(&policy) {
+            h.insert(RATELIMIT_POLICY, v);
+        }
+    }
     resp
 }
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 /// A complete HTTP/1.1 response for a denial made below hyper (the connection
 /// closes after it).

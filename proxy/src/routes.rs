@@ -33,6 +33,9 @@ pub(crate) struct Route {
     pub(crate) auth: RouteAuth,
     /// Scopes the caller must hold, all of them.
     pub(crate) scopes: Vec<Box<str>>,
+    /// Caps lower than the proxy-wide ones, if the route sets them.
+    pub(crate) max_header_bytes: Option<usize>,
+    pub(crate) max_url_bytes: Option<usize>,
 }
 
 impl RouteTable {
@@ -53,6 +56,8 @@ impl RouteTable {
                 max_body: r.max_body_bytes.unwrap_or(config.routes.max_body_bytes),
                 auth: r.auth,
                 scopes: r.scopes.iter().map(|s| s.as_str().into()).collect(),
+                max_header_bytes: r.max_header_bytes,
+                max_url_bytes: r.max_url_bytes,
             });
             let conflict = |e: matchit::InsertError| ProxyError::Config {
                 key: "route",

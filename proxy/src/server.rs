@@ -23,6 +23,7 @@ use palisade_models::{BlockTable, Config, SharedClock, Tee};
 use crate::auth::ApiKeys;
 use crate::conn;
 use crate::error::ProxyError;
+use crate::limits::{RateLimits, SweeperHandle, start_sweeper};
 use crate::routes::RouteTable;
 use crate::settings::Settings;
 use crate::stats::{ProxyStats, Throttle};
@@ -49,6 +50,9 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) routes: RouteTable,
     pub(crate) api_keys: ApiKeys,
+    /// Shared by all workers: a client's limit holds across connections and
+    /// workers, so its state is one concurrent table, not one per worker.
+    pub(crate) limits: Arc<RateLimits>,
     pub(crate) blocks: BlockTable,
     pub(crate) tee: Arc<Tee>,
     pub(crate) clock: SharedClock,
@@ -72,6 +76,7 @@ pub struct Proxy {
     listeners: Vec<Listener>,
     acceptor: Option<TlsAcceptor>,
     upstream_tls: Option<UpstreamTls>,
+    sweep_every: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -89,6 +94,8 @@ pub struct RunningProxy {
     plain_addrs: Vec<SocketAddr>,
     tls_addrs: Vec<SocketAddr>,
     stats: Arc<ProxyStats>,
+    /// Stops the rate-limit sweeper when the proxy is dropped.
+    _sweeper: Option<SweeperHandle>,
 }
 
 /// Checks everything `Proxy::bind` would, without binding: settings, TLS material.
@@ -96,6 +103,7 @@ pub fn preflight(config: &Config) -> Result<(), ProxyError> {
     let settings = Settings::from_config(config)?;
     RouteTable::build(config)?;
     ApiKeys::build(config)?;
+    RateLimits::build(config, Arc::new(palisade_models::SystemClock::new()))?;
     prepare_tls(config, &settings).map(|_| ())
 }
 
@@ -118,6 +126,8 @@ impl Proxy {
         let settings = Settings::from_config(config)?;
         let routes = RouteTable::build(config)?;
         let api_keys = ApiKeys::build(config)?;
+        let limits = Arc::new(RateLimits::build(config, deps.clock.clone())?);
+        let sweep_every = config.rate_limits.sweep_interval.duration();
         let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
@@ -138,6 +148,7 @@ impl Proxy {
                 settings,
                 routes,
                 api_keys,
+                limits,
                 blocks: deps.blocks,
                 tee: deps.tee,
                 clock: deps.clock,
@@ -146,6 +157,7 @@ impl Proxy {
             listeners,
             acceptor,
             upstream_tls,
+            sweep_every,
         })
     }
 
@@ -172,6 +184,11 @@ impl Proxy {
         let plain_addrs = self.plain_addrs();
         let tls_addrs = self.tls_addrs();
         let shutdown = CancellationToken::new();
+        let sweeper = if self.shared.limits.is_empty() {
+            None
+        } else {
+            Some(start_sweeper(self.shared.limits.clone(), self.sweep_every)?)
+        };
         let n = self.shared.settings.workers.max(1);
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
@@ -203,6 +220,7 @@ impl Proxy {
             plain_addrs,
             tls_addrs,
             stats: self.shared.stats.clone(),
+            _sweeper: sweeper,
         })
     }
 }

@@ -8,6 +8,7 @@
 
 mod auth;
 mod blocks;
+mod limits;
 mod log;
 mod proxy;
 mod routes;
@@ -22,6 +23,7 @@ use serde::Deserialize;
 
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use blocks::StaticBlock;
+pub use limits::{ClientKeyKind, Rate, RateLimitsConfig, RouteRateLimit};
 pub use log::{LogConfig, LogFormat};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
 pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
@@ -44,6 +46,9 @@ pub struct Config {
     /// The service's declared endpoints.
     #[serde(default)]
     pub route: Vec<RouteConfig>,
+    /// How rate limits key clients and keep their memory bounded.
+    #[serde(default)]
+    pub rate_limits: RateLimitsConfig,
     /// Credentials Palisade verifies.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -106,6 +111,8 @@ impl Config {
         routes::validate(&self.routes, &self.route, p);
         self.auth.validate(p);
         routes::validate_auth(&self.route, &self.auth, p);
+        self.rate_limits.validate(p);
+        limits::validate_route_caps(&self.route, &self.proxy.limits, p);
         self.tee.validate(p);
         self.log.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::Problems;
+use super::limits::RouteRateLimit;
 
 /// `[routes]`: defaults for every route, and the undeclared-path policy.
 #[derive(Debug, Deserialize)]
@@ -20,6 +21,10 @@ pub struct RoutesConfig {
     /// undeclared paths let through; larger is answered 413. Default: 1048576.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u64,
+    /// Rate limits for routes that set none and for undeclared paths let
+    /// through, e.g. `{ client = "600/min" }`. Default: none.
+    #[serde(default)]
+    pub rate_limit: Option<RouteRateLimit>,
 }
 
 /// What to do with a request no declared route matches.
@@ -54,6 +59,21 @@ pub struct RouteConfig {
     /// Default: [].
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Rate limits: `{ client = "100/min", client_burst = 20, global = "2000/s" }`;
+    /// beyond them 429 `rate_limited` with `Retry-After`. Per-client limits count
+    /// each client by `[rate_limits].client_key`. Default: `routes.rate_limit`.
+    #[serde(default)]
+    pub rate_limit: Option<RouteRateLimit>,
+    /// Largest request head (header names and values), in bytes, for this
+    /// route; larger is answered 431. At most `proxy.limits.max_header_bytes`,
+    /// which applies before any route is known. Default: that cap.
+    #[serde(default)]
+    pub max_header_bytes: Option<usize>,
+    /// Longest request target (path and query), in bytes, for this route;
+    /// longer is answered 414. At most `proxy.limits.max_url_bytes`.
+    /// Default: that cap.
+    #[serde(default)]
+    pub max_url_bytes: Option<usize>,
 }
 
 /// The credential a route requires.
@@ -76,6 +96,7 @@ impl Default for RoutesConfig {
         Self {
             unknown: UnknownRoutes::Deny,
             max_body_bytes: default_max_body(),
+            rate_limit: None,
         }
     }
 }
@@ -157,6 +178,12 @@ pub(crate) fn validate(routes: &RoutesConfig, declared: &[RouteConfig], p: &mut 
                 "bodies stream, so large caps are fine, but not beyond 1 TiB",
             );
         }
+        if let Some(l) = &r.rate_limit {
+            l.validate(&format!("{key}.rate_limit"), p);
+        }
+    }
+    if let Some(l) = &routes.rate_limit {
+        l.validate("routes.rate_limit", p);
     }
     if routes.max_body_bytes > MAX_BODY_CAP {
         p.push(

@@ -199,3 +199,47 @@ fn api_keys_and_route_auth_are_checked() {
     );
     assert!(err.problems[0].hint.contains("sha256sum"));
 }
+
+#[test]
+fn rate_limits_and_route_caps_are_checked() {
+    let text = format!(
+        "{MINIMAL}{}",
+        r#"
+        [rate_limits]
+        client_key = ["subject"]
+        new_keys_per_interval = 0
+        sweep_interval = "1ms"
+        [[route]]
+        path = "/a"
+        rate_limit = { client = "100/fortnight", global_burst = 5 }
+        max_header_bytes = 1000000
+        [[route]]
+        path = "/b"
+        rate_limit = { client = "0/s", client_burst = 0 }
+        max_url_bytes = 0
+        [[route]]
+        path = "/c"
+        rate_limit = {}
+        "#
+    );
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "route[0].rate_limit.client",
+            "route[0].rate_limit.global_burst",
+            "route[1].rate_limit.client",
+            "route[1].rate_limit.client_burst",
+            "route[2].rate_limit",
+            "rate_limits.client_key",
+            "rate_limits.new_keys_per_interval",
+            "rate_limits.sweep_interval",
+            "route[0].max_header_bytes",
+            "route[1].max_url_bytes",
+        ]
+    );
+    assert!(
+        err.to_string().contains("100/min"),
+        "the hint shows the form"
+    );
+}

@@ -15,6 +15,8 @@ use crate::settings::Settings;
 
 /// Bytes HTTP/2 counts per header on top of name and value (RFC 9113 §6.5.2).
 const H2_HEADER_OVERHEAD: usize = 32;
+/// Bytes HTTP/1 spends per header on top of name and value (": " and CRLF).
+const H1_HEADER_OVERHEAD: usize = 4;
 
 pub(crate) fn accept(req: &Request<Incoming>, s: &Settings) -> Flow {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
@@ -28,11 +30,7 @@ pub(crate) fn accept(req: &Request<Incoming>, s: &Settings) -> Flow {
         if headers.len() > s.max_header_count {
             return Flow::deny(Phase::Accept, DenyCode::HeadersTooLarge);
         }
-        let bytes: usize = headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + H2_HEADER_OVERHEAD)
-            .sum();
-        if bytes + target > s.max_header_bytes {
+        if head_bytes(req) > s.max_header_bytes {
             return Flow::deny(Phase::Accept, DenyCode::HeadersTooLarge);
         }
     }
@@ -40,4 +38,21 @@ pub(crate) fn accept(req: &Request<Incoming>, s: &Settings) -> Flow {
         return Flow::deny(Phase::Accept, DenyCode::BadRequest);
     }
     Flow::Continue
+}
+
+/// The size of the request head as the caps count it: the request target plus
+/// every header's name, value and per-header framing.
+pub(crate) fn head_bytes(req: &Request<Incoming>) -> usize {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let overhead = if req.version() == http::Version::HTTP_2 {
+        H2_HEADER_OVERHEAD
+    } else {
+        H1_HEADER_OVERHEAD
+    };
+    target
+        + req
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + overhead)
+            .sum::<usize>()
 }

@@ -1,0 +1,292 @@
+//! Owns rate limiting: per route, one governor GCRA limiter keyed by client and
+//! one global to the route, built from `rate_limit` in the config; the check the
+//! limit phase makes; and the sweep that keeps the per-client tables bounded
+//! (governor never evicts by itself). Time comes from the injected clock's
+//! monotonic reading, so tests drive limits exactly.
+//!
+//! Must not await or take a lock across anything but one table shard's
+//! compare-and-swap: it runs on every request.
+
+mod key;
+mod store;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::Clock as GovernorClock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{NotUntil, Quota, RateLimiter};
+
+use palisade_models::config::{Rate, RouteRateLimit};
+use palisade_models::{ClientKeys, Config, SharedClock};
+
+use crate::error::ProxyError;
+
+use key::KeyRule;
+pub(crate) use key::LimitKey;
+use store::BoundedStore;
+
+/// governor's clock, read from Palisade's injected clock.
+#[derive(Debug, Clone)]
+pub(crate) struct LimitClock(SharedClock);
+
+impl GovernorClock for LimitClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(self.0.monotonic())
+    }
+}
+
+type KeyedLimiter =
+    RateLimiter<LimitKey, BoundedStore<LimitKey>, LimitClock, NoOpMiddleware<Nanos>>;
+type DirectLimiter = RateLimiter<NotKeyed, InMemoryState, LimitClock, NoOpMiddleware<Nanos>>;
+
+/// Every route's limiters.
+#[derive(Debug)]
+pub(crate) struct RateLimits {
+    /// By route index; None where the route has no limit.
+    routes: Vec<Option<RouteLimiter>>,
+    /// Shared by every undeclared path let through (`routes.rate_limit`).
+    undeclared: Option<RouteLimiter>,
+    keys: KeyRule,
+    clock: LimitClock,
+}
+
+#[derive(Debug)]
+struct RouteLimiter {
+    client: Option<ClientLimit>,
+    global: Option<Limit<DirectLimiter>>,
+}
+
+#[derive(Debug)]
+struct Limit<L> {
+    limiter: L,
+    policy: Policy,
+}
+
+/// A per-client limiter and a handle on its table for the sweeper.
+#[derive(Debug)]
+struct ClientLimit {
+    limit: Limit<KeyedLimiter>,
+    table: BoundedStore<LimitKey>,
+}
+
+/// What a 429 tells the client about the limit it hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Requests allowed at once (the burst): `RateLimit-Limit`.
+    pub(crate) limit: u32,
+    /// The period the configured count is per, in seconds: `RateLimit-Policy`'s `w`.
+    pub(crate) window_secs: u64,
+}
+
+/// A refused request: which limit, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limited {
+    pub(crate) policy: Policy,
+    /// Whole seconds until a request would be allowed (at least 1).
+    pub(crate) retry_after_secs: u64,
+    /// True when the route's global limit refused, not the client's own.
+    pub(crate) global: bool,
+}
+
+impl RateLimits {
+    pub(crate) fn build(config: &Config, clock: SharedClock) -> Result<RateLimits, ProxyError> {
+        let clock = LimitClock(clock);
+        let budget = config.rate_limits.new_keys_per_interval;
+        let default = config.routes.rate_limit.as_ref();
+        let mut routes = Vec::with_capacity(config.route.len());
+        for r in &config.route {
+            let limit = r.rate_limit.as_ref().or(default);
+            routes.push(
+                limit
+                    .map(|l| RouteLimiter::build(l, budget, &clock))
+                    .transpose()?,
+            );
+        }
+        let undeclared = default
+            .map(|l| RouteLimiter::build(l, budget, &clock))
+            .transpose()?;
+        Ok(RateLimits {
+            routes,
+            undeclared,
+            keys: KeyRule::new(&config.rate_limits.client_key),
+            clock,
+        })
+    }
+
+    /// True when no route has a limit (no sweeper is needed).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.undeclared.is_none() && self.routes.iter().all(Option::is_none)
+    }
+
+    /// Counts one request by `client` on `route` (None: an undeclared path).
+    pub(crate) fn check(
+        &self,
+        route: Option<usize>,
+        client: &ClientKeys<'_>,
+    ) -> Result<(), Limited> {
+        let limiter = match route {
+            Some(i) => self.routes.get(i).and_then(Option::as_ref),
+            None => self.undeclared.as_ref(),
+        };
+        let Some(l) = limiter else {
+            return Ok(());
+        };
+        // The client's own limit first, so a client it refuses does not use up
+        // the route's global allowance.
+        if let Some(c) = &l.client {
+            let key = self.keys.key(client);
+            c.limit
+                .limiter
+                .check_key(&key)
+                .map_err(|n| self.limited(c.limit.policy, &n, false))?;
+        }
+        if let Some(g) = &l.global {
+            g.limiter
+                .check()
+                .map_err(|n| self.limited(g.policy, &n, true))?;
+        }
+        Ok(())
+    }
+
+    fn limited(&self, policy: Policy, not_until: &NotUntil<Nanos>, global: bool) -> Limited {
+        let wait = not_until.wait_time_from(self.clock.now());
+        Limited {
+            policy,
+            retry_after_secs: ceil_secs(wait).max(1),
+            global,
+        }
+    }
+
+    /// Drops clients whose state is indistinguishable from a fresh one, returns
+    /// the memory, and renews each table's new-key budget. Returns the number of
+    /// clients still tracked and the overflow checks since start.
+    pub(crate) fn sweep(&self) -> SweepReport {
+        let mut report = SweepReport::default();
+        for l in self.routes.iter().flatten().chain(self.undeclared.as_ref()) {
+            if let Some(c) = &l.client {
+                c.limit.limiter.retain_recent();
+                c.limit.limiter.shrink_to_fit();
+                c.table.renew_budget();
+                report.tracked += c.limit.limiter.len();
+                report.capacity += c.table.capacity();
+                report.overflowed += c.table.overflowed();
+            }
+        }
+        report
+    }
+}
+
+/// What a sweep left.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SweepReport {
+    /// Clients tracked across all per-client tables.
+    pub(crate) tracked: usize,
+    /// Slots the tables hold memory for.
+    pub(crate) capacity: usize,
+    /// Checks measured against overflow buckets since start.
+    pub(crate) overflowed: u64,
+}
+
+impl RouteLimiter {
+    fn build(c: &RouteRateLimit, budget: u32, clock: &LimitClock) -> Result<Self, ProxyError> {
+        let client = c
+            .client
+            .as_ref()
+            .map(|rate| -> Result<_, ProxyError> {
+                let (quota, policy) = quota(rate.get(), c.client_burst)?;
+                let table = BoundedStore::new(budget);
+                Ok(ClientLimit {
+                    limit: Limit {
+                        limiter: RateLimiter::new(quota, table.clone(), clock.clone()),
+                        policy,
+                    },
+                    table,
+                })
+            })
+            .transpose()?;
+        let global = c
+            .global
+            .as_ref()
+            .map(|rate| -> Result<_, ProxyError> {
+                let (quota, policy) = quota(rate.get(), c.global_burst)?;
+                Ok(Limit {
+                    limiter: RateLimiter::new(quota, InMemoryState::default(), clock.clone()),
+                    policy,
+                })
+            })
+            .transpose()?;
+        Ok(RouteLimiter { client, global })
+    }
+}
+
+/// `count` per `per` as GCRA: one request replenished every `per / count`,
+/// `burst` (default `count`) at once.
+fn quota(rate: &Rate, burst: Option<u32>) -> Result<(Quota, Policy), ProxyError> {
+    let bad = |message: &str| ProxyError::Config {
+        key: "rate_limit",
+        message: format!("{rate}: {message}"),
+    };
+    let burst = NonZeroU32::new(burst.unwrap_or(rate.count)).ok_or_else(|| bad("burst is 0"))?;
+    let period = rate.per / rate.count;
+    let quota = Quota::with_period(period)
+        .ok_or_else(|| bad("the period is too short for the count"))?
+        .allow_burst(burst);
+    Ok((
+        quota,
+        Policy {
+            limit: burst.get(),
+            window_secs: ceil_secs(rate.per).max(1),
+        },
+    ))
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Runs `sweep` every `interval` on its own thread until the returned handle
+/// is dropped; warns when clients overflowed the new-key budget.
+pub(crate) fn start_sweeper(
+    limits: Arc<RateLimits>,
+    interval: Duration,
+) -> Result<SweeperHandle, ProxyError> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("palisade-limits".into())
+        .spawn(move || {
+            let mut overflowed = 0;
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(interval)
+            {
+                let report = limits.sweep();
+                if report.overflowed > overflowed {
+                    tracing::warn!(
+                        target: "palisade::limits",
+                        checks = report.overflowed - overflowed,
+                        "more new clients than rate_limits.new_keys_per_interval arrived; \
+                         the extra ones were rate-limited together in one shared bucket. \
+                         If this is normal traffic rather than address rotation, raise it"
+                    );
+                    overflowed = report.overflowed;
+                }
+            }
+        });
+    spawned
+        .map(|_| SweeperHandle { _stop: stop })
+        .map_err(ProxyError::Worker)
+}
+
+/// Stops the sweeper when dropped.
+#[derive(Debug)]
+pub(crate) struct SweeperHandle {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -48,6 +48,8 @@ fn realistic_event() -> RequestEvent {
         peer_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 3, 14)),
         subject: Some("user_8812".into()),
         api_key_id: None,
+        token_id: None,
+        scopes: None,
         method: http::Method::GET,
         host: Some("api.example.com".into()),
         path: "/api/users/8812".into(),
@@ -66,6 +68,8 @@ fn realistic_event() -> RequestEvent {
         ),
         protocol: Protocol::Http11,
         tls: false,
+        login: None,
+        signatures: None,
     }
 }
 

@@ -24,6 +24,10 @@ pub struct RequestEvent {
     pub subject: Option<Box<str>>,
     /// The id (never the secret) of a verified API key.
     pub api_key_id: Option<Box<str>>,
+    /// The verified JWT's id (`jti`), if it has one.
+    pub token_id: Option<Arc<str>>,
+    /// The verified credential's scopes, space-separated.
+    pub scopes: Option<Arc<str>>,
     pub method: http::Method,
     /// The Host header or `:authority`, without user info.
     pub host: Option<Box<str>>,
@@ -52,6 +56,63 @@ pub struct RequestEvent {
     pub protocol: Protocol,
     /// True when the client connected over TLS.
     pub tls: bool,
+    /// On a login route: how the attempt ended.
+    pub login: Option<Login>,
+    /// Attack signatures that matched, in detect or block mode.
+    pub signatures: Option<Box<SignatureMatch>>,
+}
+
+/// A login attempt's outcome, as the route's `login` settings read the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Login {
+    pub outcome: LoginOutcome,
+    /// Salted hash of the username, when the route names the body field that
+    /// carries it; never the username itself.
+    pub username_hash: Option<UsernameHash>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoginOutcome {
+    Ok,
+    Failed,
+}
+
+impl LoginOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Ok => "login_ok",
+            LoginOutcome::Failed => "login_failed",
+        }
+    }
+}
+
+/// 128 bits of a keyed hash (HMAC-SHA-256 with the instance's salt) of a
+/// normalised username: enough to count distinct usernames, useless to recover one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UsernameHash(pub [u8; 16]);
+
+impl fmt::Display for UsernameHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for UsernameHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UsernameHash({self})")
+    }
+}
+
+/// What the signature engine found in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureMatch {
+    /// The anomaly score: the sum of the matched rules' severities.
+    pub score: u32,
+    /// The matched rules' ids.
+    pub rule_ids: Box<[Box<str>]>,
+    /// True when the score reached the threshold: blocked in block mode,
+    /// "would block" in detect mode.
+    pub over_threshold: bool,
 }
 
 impl RequestEvent {
@@ -67,6 +128,8 @@ impl RequestEvent {
             peer_ip: localhost,
             subject: None,
             api_key_id: None,
+            token_id: None,
+            scopes: None,
             method: http::Method::GET,
             host: None,
             path: "/".into(),
@@ -82,6 +145,8 @@ impl RequestEvent {
             user_agent: None,
             protocol: Protocol::Http11,
             tls: false,
+            login: None,
+            signatures: None,
         }
     }
 }

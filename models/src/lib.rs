@@ -19,5 +19,8 @@ pub use block_table::{BlockTable, BlockWriter};
 pub use client::ClientKeys;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, unix_ms, unix_us};
 pub use config::Config;
-pub use event::{Denial, DenyCode, Phase, Protocol, RequestEvent};
+pub use event::{
+    Denial, DenyCode, Login, LoginOutcome, Phase, Protocol, RequestEvent, SignatureMatch,
+    UsernameHash,
+};
 pub use tee::Tee;

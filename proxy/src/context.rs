@@ -67,6 +67,8 @@ impl RequestCtx {
             peer_ip,
             subject: None,
             api_key_id: None,
+            token_id: None,
+            scopes: None,
             method: req.method().clone(),
             host,
             path: uri.path().into(),
@@ -89,6 +91,8 @@ impl RequestCtx {
                 _ => Protocol::Http11,
             },
             tls: conn.tls,
+            login: None,
+            signatures: None,
         };
         RequestCtx {
             rec: Box::new(Recorder::new(event, start, shared, conn.clone())),

@@ -286,6 +286,8 @@ fn refusal_event(
         peer_ip: info.peer.ip(),
         subject: None,
         api_key_id: None,
+        token_id: None,
+        scopes: None,
         method: target.method.clone(),
         host: None,
         path: path.into(),
@@ -304,5 +306,7 @@ fn refusal_event(
         user_agent: None,
         protocol: Protocol::Http11,
         tls: info.tls,
+        login: None,
+        signatures: None,
     }
 }

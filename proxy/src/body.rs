@@ -64,6 +64,8 @@ pub(crate) enum RequestBody {
 #[derive(Debug)]
 pub(crate) struct Streaming {
     first: Option<Frame<Bytes>>,
+    /// Trailers met while reading ahead, sent after `first`.
+    then: Option<Frame<Bytes>>,
     rest: Incoming,
     pub(crate) meter: Arc<Meter>,
     /// The route's body cap, in bytes.
@@ -75,6 +77,7 @@ impl RequestBody {
     /// over `limit`.
     pub(crate) fn stream(
         first: Frame<Bytes>,
+        then: Option<Frame<Bytes>>,
         rest: Incoming,
         meter: Arc<Meter>,
         limit: u64,
@@ -89,6 +92,7 @@ impl RequestBody {
         }
         Some(RequestBody::Stream(Box::new(Streaming {
             first: Some(first),
+            then,
             rest,
             meter,
             limit,
@@ -109,11 +113,12 @@ impl Body for RequestBody {
             RequestBody::Stream(st) => {
                 let Streaming {
                     first,
+                    then,
                     rest,
                     meter,
                     limit,
                 } = &mut **st;
-                if let Some(f) = first.take() {
+                if let Some(f) = first.take().or_else(|| then.take()) {
                     return Poll::Ready(Some(Ok(f)));
                 }
                 match ready!(Pin::new(rest).poll_frame(cx)) {
@@ -140,7 +145,9 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             RequestBody::Empty => true,
-            RequestBody::Stream(st) => st.first.is_none() && st.rest.is_end_stream(),
+            RequestBody::Stream(st) => {
+                st.first.is_none() && st.then.is_none() && st.rest.is_end_stream()
+            }
         }
     }
 
@@ -149,6 +156,7 @@ impl Body for RequestBody {
             RequestBody::Empty => SizeHint::with_exact(0),
             RequestBody::Stream(st) => {
                 let Streaming { first, rest, .. } = &**st;
+                // Trailers carry no data, so `then` adds nothing here.
                 let ahead = first
                     .as_ref()
                     .and_then(Frame::data_ref)
@@ -216,7 +224,7 @@ impl Body for ProxyBody {
         match &frame {
             Some(Ok(f)) => {
                 if let (Some(d), Some(r)) = (f.data_ref(), this.recorder.as_mut()) {
-                    r.add_bytes_out(d.len() as u64);
+                    r.saw_data(d);
                 }
             }
             Some(Err(_)) | None => {

@@ -15,6 +15,7 @@ mod error;
 mod flow;
 mod headers;
 mod limits;
+mod login;
 mod phases;
 mod pipeline;
 mod respond;

@@ -8,15 +8,24 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use palisade_models::Denial;
 
 use crate::body::ProxyBody;
 use crate::conn::ConnInfo;
 use crate::context::RequestCtx;
 use crate::deny::DenyEvent;
 use crate::flow::Flow;
+use crate::login::USERNAME_READ_AHEAD;
 use crate::phases::{
-    accept::accept, authenticate::authenticate, authorize::authorize, block::block,
-    forward::forward, identify::identify, inspect::inspect, limit::limit, route::route,
+    accept::accept,
+    authenticate::authenticate,
+    authorize::authorize,
+    block::block,
+    forward::{forward, read_body},
+    identify::identify,
+    inspect::inspect,
+    limit::limit,
+    route::route,
     validate::validate,
 };
 use crate::respond;
@@ -30,10 +39,7 @@ pub(crate) async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let mut ctx = RequestCtx::new(&req, w.shared.clone(), conn);
     let outcome = match guards(&mut ctx, &req, &w) {
-        Flow::Continue => forward(&mut ctx, req, &w).await.map(|resp| {
-            let (parts, body) = resp.into_parts();
-            Response::from_parts(parts, ProxyBody::upstream(body))
-        }),
+        Flow::Continue => proceed(&mut ctx, req, &w).await,
         Flow::Deny(d) => Err(d),
     };
     let s = &w.shared.settings;
@@ -59,6 +65,31 @@ pub(crate) async fn handle(
     ctx.rec.event().status = response.status().as_u16();
     response.body_mut().attach(ctx.rec);
     Ok(response)
+}
+
+/// Past the head's guards: read what the body phases need, check it, forward.
+async fn proceed(
+    ctx: &mut RequestCtx,
+    req: Request<Incoming>,
+    w: &Worker,
+) -> Result<Response<ProxyBody>, Denial> {
+    let login = ctx
+        .route
+        .and_then(|i| w.shared.routes.get(i).login.as_ref());
+    let want = if login.is_some_and(|l| l.username_field.is_some()) {
+        USERNAME_READ_AHEAD
+    } else {
+        0
+    };
+    let (parts, body) = req.into_parts();
+    let (body, ahead) = read_body(ctx, body, w, want).await?;
+    if let Some(l) = login {
+        let hash = l.username(&w.shared.salt, &parts.headers, &ahead);
+        ctx.rec.set_username(hash);
+    }
+    let resp = forward(ctx, parts, body, w).await?;
+    let (parts, body) = resp.into_parts();
+    Ok(Response::from_parts(parts, ProxyBody::upstream(body)))
 }
 
 /// The guard phases, in order; the first denial wins.

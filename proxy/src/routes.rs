@@ -12,6 +12,7 @@ use palisade_models::Config;
 use palisade_models::config::{RouteAuth, UnknownRoutes};
 
 use crate::error::ProxyError;
+use crate::login::LoginPolicy;
 
 /// The declared routes and the policy for everything else.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub(crate) struct Route {
     /// Caps lower than the proxy-wide ones, if the route sets them.
     pub(crate) max_header_bytes: Option<usize>,
     pub(crate) max_url_bytes: Option<usize>,
+    /// Set on login routes.
+    pub(crate) login: Option<Arc<LoginPolicy>>,
 }
 
 impl RouteTable {
@@ -58,6 +61,11 @@ impl RouteTable {
                 scopes: r.scopes.iter().map(|s| s.as_str().into()).collect(),
                 max_header_bytes: r.max_header_bytes,
                 max_url_bytes: r.max_url_bytes,
+                login: r
+                    .login
+                    .as_ref()
+                    .map(|l| LoginPolicy::build(l).map(Arc::new))
+                    .transpose()?,
             });
             let conflict = |e: matchit::InsertError| ProxyError::Config {
                 key: "route",

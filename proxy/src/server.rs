@@ -24,6 +24,7 @@ use crate::auth::ApiKeys;
 use crate::conn;
 use crate::error::ProxyError;
 use crate::limits::{RateLimits, SweeperHandle, start_sweeper};
+use crate::login::Salt;
 use crate::routes::RouteTable;
 use crate::settings::Settings;
 use crate::stats::{ProxyStats, Throttle};
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     /// Shared by all workers: a client's limit holds across connections and
     /// workers, so its state is one concurrent table, not one per worker.
     pub(crate) limits: Arc<RateLimits>,
+    /// The key of login username hashes.
+    pub(crate) salt: Salt,
     pub(crate) blocks: BlockTable,
     pub(crate) tee: Arc<Tee>,
     pub(crate) clock: SharedClock,
@@ -104,6 +107,7 @@ pub fn preflight(config: &Config) -> Result<(), ProxyError> {
     RouteTable::build(config)?;
     ApiKeys::build(config)?;
     RateLimits::build(config, Arc::new(palisade_models::SystemClock::new()))?;
+    Salt::from_config(config)?;
     prepare_tls(config, &settings).map(|_| ())
 }
 
@@ -128,6 +132,7 @@ impl Proxy {
         let api_keys = ApiKeys::build(config)?;
         let limits = Arc::new(RateLimits::build(config, deps.clock.clone())?);
         let sweep_every = config.rate_limits.sweep_interval.duration();
+        let salt = Salt::from_config(config)?;
         let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
@@ -149,6 +154,7 @@ impl Proxy {
                 routes,
                 api_keys,
                 limits,
+                salt,
                 blocks: deps.blocks,
                 tee: deps.tee,
                 clock: deps.clock,

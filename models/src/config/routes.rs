@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::Problems;
 use super::limits::RouteRateLimit;
+use super::login::LoginConfig;
 
 /// `[routes]`: defaults for every route, and the undeclared-path policy.
 #[derive(Debug, Deserialize)]
@@ -21,6 +22,11 @@ pub struct RoutesConfig {
     /// undeclared paths let through; larger is answered 413. Default: 1048576.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u64,
+    /// Environment variable holding the secret salt for login username hashes,
+    /// so hashes match across restarts and replicas. Default: none (a random
+    /// salt per start).
+    #[serde(default)]
+    pub login_salt_env: Option<String>,
     /// Rate limits for routes that set none and for undeclared paths let
     /// through, e.g. `{ client = "600/min" }`. Default: none.
     #[serde(default)]
@@ -74,6 +80,12 @@ pub struct RouteConfig {
     /// Default: that cap.
     #[serde(default)]
     pub max_url_bytes: Option<usize>,
+    /// Marks a login endpoint and says how a failed login looks:
+    /// `{ failed_status = [401, 403], failed_header = "…", failed_body = "regex",
+    /// username_field = "email" }`. Each event then carries `login_ok` or
+    /// `login_failed`. Default: not a login route.
+    #[serde(default)]
+    pub login: Option<LoginConfig>,
 }
 
 /// The credential a route requires.
@@ -97,6 +109,7 @@ impl Default for RoutesConfig {
             unknown: UnknownRoutes::Deny,
             max_body_bytes: default_max_body(),
             rate_limit: None,
+            login_salt_env: None,
         }
     }
 }
@@ -180,6 +193,9 @@ pub(crate) fn validate(routes: &RoutesConfig, declared: &[RouteConfig], p: &mut 
         }
         if let Some(l) = &r.rate_limit {
             l.validate(&format!("{key}.rate_limit"), p);
+        }
+        if let Some(l) = &r.login {
+            l.validate(&format!("{key}.login"), p);
         }
     }
     if let Some(l) = &routes.rate_limit {

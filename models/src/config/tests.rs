@@ -243,3 +243,33 @@ fn rate_limits_and_route_caps_are_checked() {
         "the hint shows the form"
     );
 }
+
+#[test]
+fn login_routes_are_checked() {
+    let text = format!(
+        "{MINIMAL}{}",
+        r#"
+        [[route]]
+        path = "/a"
+        login = { failed_status = [99], failed_header = "bad header", failed_body = "(", body_bytes = 0, username_field = " " }
+        [[route]]
+        path = "/b"
+        login = { failed_status = [] }
+        [[route]]
+        path = "/c"
+        login = {}
+        "#
+    );
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "route[0].login.failed_status[0]",
+            "route[0].login.failed_header",
+            "route[0].login.failed_body",
+            "route[0].login.body_bytes",
+            "route[0].login.username_field",
+            "route[1].login",
+        ]
+    );
+}

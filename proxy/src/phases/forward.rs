@@ -1,18 +1,21 @@
 //! The forward phase: send the request upstream through the worker's pooled
 //! client and hand back the response head, with headers cleaned both ways.
 //!
-//! The first body frame is read before the upstream is contacted, so a malformed
-//! body (bad chunking) is refused with 400 and never reaches it; the rest streams.
+//! The first body frame (or the first KiB a later phase needs) is read before the
+//! upstream is contacted, so a malformed body (bad chunking) is refused with 400
+//! and never reaches it; the rest streams.
 //! Failures say whose fault they are: the client's body (400), the upstream's
 //! connection (502) or its slowness (504).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::HOST;
+use bytes::{Bytes, BytesMut};
+use http::header::{ACCEPT_ENCODING, HOST};
 use http::uri::{PathAndQuery, Uri};
 use http::{HeaderValue, Request, Response, Version};
 use http_body::Body as _;
+use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -31,36 +34,82 @@ fn denial(code: DenyCode) -> Denial {
     }
 }
 
+/// Reads the start of the request body before the upstream is contacted: the
+/// first frame always (so a malformed body is refused with 400 and never
+/// reaches it), and up to `want` bytes when a later phase must see them
+/// (signatures, a login's username). Returns the body to send on and the bytes
+/// read ahead. The read shares the header-read timeout, so a client trickling
+/// its body cannot hold the request here.
+pub(crate) async fn read_body(
+    ctx: &mut RequestCtx,
+    body: Incoming,
+    w: &Worker,
+    want: usize,
+) -> Result<(RequestBody, Bytes), Denial> {
+    if body.is_end_stream() {
+        return Ok((RequestBody::Empty, Bytes::new()));
+    }
+    let mut body = body;
+    let read = async {
+        let Some(first) = body.frame().await.transpose()? else {
+            return Ok(None);
+        };
+        let first = match first.into_data() {
+            Ok(data) if data.len() < want && !body.is_end_stream() => data,
+            Ok(data) => return Ok(Some((Frame::data(data), None))),
+            Err(trailers) => return Ok(Some((trailers, None))),
+        };
+        let mut ahead = BytesMut::from(first);
+        let mut then = None;
+        while ahead.len() < want && !body.is_end_stream() {
+            match body.frame().await.transpose()? {
+                None => break,
+                Some(f) => match f.into_data() {
+                    Ok(d) => ahead.extend_from_slice(&d),
+                    Err(trailers) => {
+                        then = Some(trailers);
+                        break;
+                    }
+                },
+            }
+        }
+        Ok::<_, hyper::Error>(Some((Frame::data(ahead.freeze()), then)))
+    };
+    let (first, then) =
+        match tokio::time::timeout(w.shared.settings.header_read_timeout, read).await {
+            Err(_) => return Err(denial(DenyCode::HeaderTimeout)),
+            Ok(Err(_)) => return Err(denial(DenyCode::BadRequest)),
+            Ok(Ok(None)) => return Ok((RequestBody::Empty, Bytes::new())),
+            Ok(Ok(Some(frames))) => frames,
+        };
+    let ahead = first.data_ref().cloned().unwrap_or_default();
+    let meter = Arc::new(Meter::default());
+    ctx.rec.set_meter(meter.clone());
+    let body = RequestBody::stream(first, then, body, meter, ctx.max_body).ok_or(Denial {
+        phase: Phase::Limit,
+        code: DenyCode::BodyTooLarge,
+    })?;
+    Ok((body, ahead))
+}
+
+/// Sends the request upstream and returns the response head.
 pub(crate) async fn forward(
     ctx: &mut RequestCtx,
-    req: Request<Incoming>,
+    mut parts: http::request::Parts,
+    body: RequestBody,
     w: &Worker,
 ) -> Result<Response<UpstreamBody>, Denial> {
     let s = &w.shared.settings;
-    let (mut parts, body) = req.into_parts();
-
-    let body = if body.is_end_stream() {
-        RequestBody::Empty
-    } else {
-        let mut body = body;
-        match tokio::time::timeout(s.header_read_timeout, body.frame()).await {
-            Err(_) => return Err(denial(DenyCode::HeaderTimeout)),
-            Ok(Some(Err(_))) => return Err(denial(DenyCode::BadRequest)),
-            Ok(None) => RequestBody::Empty,
-            Ok(Some(Ok(first))) => {
-                let meter = Arc::new(Meter::default());
-                ctx.rec.set_meter(meter.clone());
-                RequestBody::stream(first, body, meter, ctx.max_body).ok_or(Denial {
-                    phase: Phase::Limit,
-                    code: DenyCode::BodyTooLarge,
-                })?
-            }
-        }
-    };
     let meter = match &body {
         RequestBody::Stream(st) => Some(st.meter.clone()),
         RequestBody::Empty => None,
     };
+    let login = ctx.route.and_then(|i| w.shared.routes.get(i).login.clone());
+    if login.as_ref().is_some_and(|l| l.reads_body()) {
+        // The failure pattern is matched against the body as sent: ask for it
+        // uncompressed. Login answers are small.
+        parts.headers.remove(ACCEPT_ENCODING);
+    }
 
     let host = parts.headers.get(HOST).cloned().or_else(|| {
         parts
@@ -114,6 +163,9 @@ pub(crate) async fn forward(
         Err(_) => Err(denial(DenyCode::UpstreamTimeout)),
         Ok(Ok(mut resp)) => {
             headers::client_response(resp.headers_mut(), &ctx.request_id, s);
+            if let Some(l) = login {
+                ctx.rec.login(l.judge_head(resp.status(), resp.headers()));
+            }
             Ok(resp)
         }
         Ok(Err(e)) => {

@@ -9,10 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use palisade_models::RequestEvent;
+use palisade_models::{Login, RequestEvent, UsernameHash};
 
 use crate::body::Meter;
 use crate::conn::ConnInfo;
+use crate::login::BodyWatch;
 use crate::server::Shared;
 
 /// Writes one exchange's event when dropped.
@@ -23,6 +24,9 @@ pub(crate) struct Recorder {
     start: Instant,
     bytes_out: u64,
     meter: Option<Arc<Meter>>,
+    /// A login route whose outcome the response body decides.
+    login_watch: Option<Box<BodyWatch>>,
+    username: Option<UsernameHash>,
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
 }
@@ -42,6 +46,8 @@ impl Recorder {
             start,
             bytes_out: 0,
             meter: None,
+            login_watch: None,
+            username: None,
             shared,
             conn,
         }
@@ -57,13 +63,50 @@ impl Recorder {
         self.meter = Some(meter);
     }
 
-    pub(crate) fn add_bytes_out(&mut self, n: u64) {
-        self.bytes_out += n;
+    /// Counts a response data frame, and shows it to a login watch.
+    pub(crate) fn saw_data(&mut self, data: &[u8]) {
+        self.bytes_out += data.len() as u64;
+        if let Some(w) = &mut self.login_watch
+            && w.feed(data)
+        {
+            self.finish_login();
+        }
+    }
+
+    /// The salted hash of the username a login request carried.
+    pub(crate) fn set_username(&mut self, hash: Option<UsernameHash>) {
+        self.username = hash;
+    }
+
+    /// Records a login route's outcome, known from the response head, or
+    /// starts watching the body for it.
+    pub(crate) fn login(
+        &mut self,
+        judged: Result<Option<palisade_models::LoginOutcome>, BodyWatch>,
+    ) {
+        match judged {
+            Ok(outcome) => {
+                let username_hash = self.username;
+                self.event().login = outcome.map(|outcome| Login {
+                    outcome,
+                    username_hash,
+                });
+            }
+            Err(watch) => self.login_watch = Some(Box::new(watch)),
+        }
+    }
+
+    fn finish_login(&mut self) {
+        if let Some(w) = self.login_watch.take() {
+            self.login(Ok(w.verdict()));
+        }
     }
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
+        // A body that ended (or was cut) before `body_bytes`: judge what came.
+        self.finish_login();
         let Some(mut ev) = self.event.take() else {
             return;
         };

@@ -13,6 +13,7 @@ mod log;
 mod login;
 mod proxy;
 mod routes;
+mod signatures;
 mod tee;
 mod upstream;
 mod value;
@@ -29,6 +30,7 @@ pub use log::{LogConfig, LogFormat};
 pub use login::{LoginConfig, Pattern};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
 pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
+pub use signatures::{InspectMode, SignaturesConfig};
 pub use tee::TeeConfig;
 pub use upstream::UpstreamConfig;
 pub use value::{Network, Parsed};
@@ -48,6 +50,9 @@ pub struct Config {
     /// The service's declared endpoints.
     #[serde(default)]
     pub route: Vec<RouteConfig>,
+    /// The attack-signature engine.
+    #[serde(default)]
+    pub signatures: SignaturesConfig,
     /// How rate limits key clients and keep their memory bounded.
     #[serde(default)]
     pub rate_limits: RateLimitsConfig,
@@ -114,6 +119,7 @@ impl Config {
         self.auth.validate(p);
         routes::validate_auth(&self.route, &self.auth, p);
         self.rate_limits.validate(p);
+        self.signatures.validate(p);
         limits::validate_route_caps(&self.route, &self.proxy.limits, p);
         self.tee.validate(p);
         self.log.validate(p);

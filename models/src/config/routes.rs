@@ -86,6 +86,10 @@ pub struct RouteConfig {
     /// `login_failed`. Default: not a login route.
     #[serde(default)]
     pub login: Option<LoginConfig>,
+    /// Attack signatures on this route: "block", "detect" or "off".
+    /// Default: `signatures.mode`.
+    #[serde(default)]
+    pub inspect: Option<super::InspectMode>,
 }
 
 /// The credential a route requires.

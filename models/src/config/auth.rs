@@ -1,10 +1,11 @@
 //! Owns the `[auth]` section: the credentials Palisade verifies. Today API keys,
 //! configured only as SHA-256 digests with an id and scopes, so the config file
-//! never holds a usable key. JWT joins in the enforcement issue.
+//! never holds a usable key; and JWT bearer tokens (`jwt.rs`).
 
 use serde::Deserialize;
 
 use super::Problems;
+use super::jwt::JwtConfig;
 
 /// `[auth]`
 #[derive(Debug, Default, Deserialize)]
@@ -13,6 +14,9 @@ pub struct AuthConfig {
     /// `[auth.api_keys]`
     #[serde(default)]
     pub api_keys: ApiKeysConfig,
+    /// `[auth.jwt]`
+    #[serde(default)]
+    pub jwt: JwtConfig,
 }
 
 /// `[auth.api_keys]`: keys clients present in a header.
@@ -100,6 +104,7 @@ impl AuthConfig {
                 );
             }
         }
+        self.jwt.validate(p);
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod auth;
 mod blocks;
+mod jwt;
 mod limits;
 mod log;
 mod login;
@@ -25,6 +26,9 @@ use serde::Deserialize;
 
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use blocks::StaticBlock;
+pub use jwt::{
+    JwtAlgorithm, JwtConfig, JwtKeyConfig, JwtKeyFamily, JwtKeySource, JwtUpstreamHeaders,
+};
 pub use limits::{ClientKeyKind, Rate, RateLimitsConfig, RouteRateLimit};
 pub use log::{LogConfig, LogFormat};
 pub use login::{LoginConfig, Pattern};

@@ -19,6 +19,10 @@ pub enum ProxyError {
     /// A validated config value could not be turned into its runtime form.
     #[error("{key}: {message}")]
     Config { key: &'static str, message: String },
+    /// JWT key material is missing or unusable; `key` is the config key to fix,
+    /// such as `auth.jwt.key[2].pem_file`.
+    #[error("{key}: {message}")]
+    Jwt { key: String, message: String },
     /// A worker thread or its runtime could not be started.
     #[error("cannot start a proxy worker: {0}")]
     Worker(#[source] std::io::Error),

@@ -256,6 +256,29 @@ async fn cache_control_max_age_sets_the_next_refresh_within_bounds() {
     shutdown.cancel();
 }
 
+/// The schedule itself, on paused time: the next fetch comes `max-age` after
+/// the last, not `refresh`.
+#[tokio::test(start_paused = true)]
+async fn the_next_fetch_comes_after_max_age() {
+    let a = new_ec(JwtAlgorithm::ES256);
+    let mut server = JwksServer::start(jwks(&[(&a, "a")])).await;
+    server.served.lock().unwrap().cache_control = Some("max-age=120".into());
+    let clock = manual_clock();
+    let (v, shutdown) = verifier(&server, &clock).await;
+    assert_eq!(server.hits(), 1);
+    tokio::time::advance(Duration::from_secs(119)).await;
+    // Half a (virtual) second in which a fetch already due would complete.
+    let early = tokio::time::timeout(
+        Duration::from_millis(500),
+        server.hits.wait_for(|h| *h >= 2),
+    );
+    assert!(early.await.is_err(), "fetched before max-age");
+    tokio::time::advance(Duration::from_millis(500)).await;
+    server.wait_hits(2).await;
+    fetched(&v, 2).await;
+    shutdown.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fetch_keeps_the_last_good_set() {
     let (a, b) = (new_ec(JwtAlgorithm::ES256), new_ec(JwtAlgorithm::ES256));

@@ -8,6 +8,7 @@
 //! withdrawn from a JWKS stops being honoured at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lc_rs::digest;
 
@@ -24,6 +25,10 @@ pub(crate) struct TokenCache {
     // background-maintenance design and many more crates for features (TTL per
     // entry) we get by storing the deadline in the value.
     map: quick_cache::sync::Cache<TokenDigest, Entry>,
+    /// Bumped by `clear`. An entry from an older generation is a miss, so a
+    /// token verified with a key while that key was being withdrawn cannot be
+    /// cached past the clearing.
+    generation: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -31,6 +36,7 @@ struct Entry {
     identity: Arc<Identity>,
     /// Unix ms from which the entry must not be used: `exp` plus leeway.
     deadline_ms: u64,
+    generation: u64,
 }
 
 /// A cache lookup.
@@ -55,11 +61,21 @@ impl TokenCache {
     pub(crate) fn new(entries: usize) -> Option<Self> {
         (entries > 0).then(|| Self {
             map: quick_cache::sync::Cache::new(entries),
+            generation: AtomicU64::new(0),
         })
+    }
+
+    /// The generation to pass to `insert`; read before choosing the key.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub(crate) fn get(&self, token: &TokenDigest, now_ms: u64) -> Cached {
         match self.map.get(token) {
+            Some(e) if e.generation != self.generation() => {
+                self.map.remove(token);
+                Cached::Miss
+            }
             Some(e) if now_ms < e.deadline_ms => Cached::Valid(e.identity),
             Some(_) => {
                 self.map.remove(token);
@@ -69,17 +85,31 @@ impl TokenCache {
         }
     }
 
-    pub(crate) fn insert(&self, token: TokenDigest, identity: Arc<Identity>, deadline_ms: u64) {
+    /// Remembers a verified token, unless the cache was cleared since
+    /// `generation` was read.
+    pub(crate) fn insert(
+        &self,
+        token: TokenDigest,
+        identity: Arc<Identity>,
+        deadline_ms: u64,
+        generation: u64,
+    ) {
+        if generation != self.generation() {
+            return;
+        }
         self.map.insert(
             token,
             Entry {
                 identity,
                 deadline_ms,
+                generation,
             },
         );
     }
 
+    /// Forgets every entry, including any being inserted concurrently.
     pub(crate) fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.map.clear();
     }
 

@@ -289,8 +289,11 @@ impl JwtVerifier {
         let i = &*self.inner;
         let token = token::bearer(authorization)?;
         let now_ms = i.clock.now_ms();
-        let digest = i.cache.as_ref().map(|c| (c, cache::digest_of(token)));
-        if let Some((cache, d)) = &digest {
+        let digest = i
+            .cache
+            .as_ref()
+            .map(|c| (c, cache::digest_of(token), c.generation()));
+        if let Some((cache, d, _)) = &digest {
             match cache.get(d, now_ms) {
                 Cached::Valid(identity) => return Ok(identity),
                 Cached::Expired => return Err(JwtError::Expired),
@@ -308,8 +311,8 @@ impl JwtVerifier {
         .map_err(|e| map_error(e.kind()))?;
         let (identity, deadline_ms) = i.policy.check(&verified.claims, now_ms)?;
         let identity = Arc::new(identity);
-        if let Some((cache, d)) = digest {
-            cache.insert(d, identity.clone(), deadline_ms);
+        if let Some((cache, d, generation)) = digest {
+            cache.insert(d, identity.clone(), deadline_ms, generation);
         }
         Ok(identity)
     }

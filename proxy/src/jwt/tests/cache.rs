@@ -88,15 +88,22 @@ fn the_cache_is_bounded_and_keyed_by_digest() {
             digest_of(format!("token-{i}").as_bytes()),
             identity.clone(),
             10_000,
+            cache.generation(),
         );
     }
     assert!(cache.len() <= 60, "{} entries", cache.len());
     let d = digest_of(b"fresh");
-    cache.insert(d, identity, 10_000);
+    cache.insert(d, identity.clone(), 10_000, cache.generation());
     assert!(matches!(cache.get(&d, 9_999), Cached::Valid(_)));
     assert!(matches!(cache.get(&d, 10_000), Cached::Expired));
     assert!(matches!(cache.get(&d, 0), Cached::Miss));
     assert!(TokenCache::new(0).is_none());
+
+    // A verification that began before a clear is not cached after it.
+    let before = cache.generation();
+    cache.clear();
+    cache.insert(d, identity, 10_000, before);
+    assert!(matches!(cache.get(&d, 0), Cached::Miss));
 }
 
 fn with_jti(mut c: Value, jti: &str) -> Value {

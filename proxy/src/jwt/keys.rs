@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use serde::Deserialize;
 
 use palisade_models::config::{JwtAlgorithm, JwtKeyFamily};
@@ -186,6 +186,9 @@ pub(crate) fn from_pem(
             names(algorithms)
         ));
     }
+    if found == JwtKeyFamily::Rsa {
+        check_rsa_size(&key)?;
+    }
     if found == JwtKeyFamily::Ec {
         // The uncompressed point's length gives the curve: 65 bytes P-256, 97 P-384.
         let curve = match key.try_get_as_bytes().map(<[u8]>::len) {
@@ -282,11 +285,35 @@ fn from_jwk(jwk: &Jwk, allowed: &[JwtAlgorithm]) -> Result<VerifyKey, String> {
         return Err(format!("its curve fits none of {}", names(allowed)));
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key material: {e}"))?;
+    if family == JwtKeyFamily::Rsa {
+        check_rsa_size(&key)?;
+    }
     Ok(VerifyKey {
         kid: jwk.common.key_id.as_deref().map(Into::into),
         algorithms,
         key,
     })
+}
+
+/// aws-lc verifies RSA signatures only with 2048- to 8192-bit keys; a smaller
+/// key would fail every token as `bad_signature`, so it is refused up front.
+fn check_rsa_size(key: &DecodingKey) -> Result<(), String> {
+    let n = match key.kind() {
+        DecodingKeyKind::RsaModulusExponent { n, .. } => n.clone(),
+        DecodingKeyKind::SecretOrDer(der) => {
+            let public = aws_lc_rs::rsa::PublicKey::from_der(der)
+                .map_err(|e| format!("not an RSA public key: {e}"))?;
+            aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(&public).n
+        }
+    };
+    let bytes = n.iter().skip_while(|b| **b == 0).count();
+    let bits = bytes * 8;
+    if !(2048..=8192).contains(&bits) {
+        return Err(format!(
+            "a {bits}-bit RSA key; 2048 to 8192 bits are supported"
+        ));
+    }
+    Ok(())
 }
 
 fn only_family(algorithms: &[JwtAlgorithm], family: JwtKeyFamily) -> Result<(), String> {

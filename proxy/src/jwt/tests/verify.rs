@@ -425,6 +425,15 @@ fn build_errors_name_the_key() {
     assert!(e.starts_with("auth.jwt.key[0].jwks_file:"), "{e}");
     assert!(e.contains("kid `a`"), "{e}");
 
+    // An RSA key too small for aws-lc to verify with (1024-bit modulus).
+    let small = json!({"keys": [{"kty": "RSA", "kid": "old", "e": "AQAB",
+        "n": URL_SAFE_NO_PAD.encode([0xC5u8; 128])}]});
+    let path = write(dir.path(), "small.json", &small.to_string());
+    let e = build_err(&key(format!(
+        "algorithms = [\"RS256\"]\njwks_file = \"{path}\""
+    )));
+    assert!(e.contains("1024-bit RSA key"), "{e}");
+
     let not_json = write(dir.path(), "bad.json", "{\"keys\": 3}");
     let e = build_err(&key(format!(
         "algorithms = [\"ES256\"]\njwks_file = \"{not_json}\""

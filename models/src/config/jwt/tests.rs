@@ -1,3 +1,6 @@
+//! `[auth.jwt]` parsing, defaults and validation: every rule that keeps an
+//! algorithm-confusion or unusable key out of a config that passes `check`.
+
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError, JwtAlgorithm, JwtKeySource};

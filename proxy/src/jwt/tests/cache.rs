@@ -106,6 +106,15 @@ fn the_cache_is_bounded_and_keyed_by_digest() {
     assert!(matches!(cache.get(&d, 0), Cached::Miss));
 }
 
+#[test]
+fn the_verifier_and_its_refresher_can_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>(_: &T) {}
+    fn send<T: Send + 'static>(_: T) {}
+    let v = hs_verifier("", &manual_clock());
+    send_sync(&v);
+    send(v.jwks_refresher(tokio_util::sync::CancellationToken::new()));
+}
+
 fn with_jti(mut c: Value, jti: &str) -> Value {
     c["jti"] = json!(jti);
     c

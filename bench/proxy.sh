@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark: Palisade against nginx and haproxy as reverse
-# proxies, all in front of the same nginx upstream, on this machine.
+# proxies, and Palisade with its full policy against nginx with ModSecurity and
+# the OWASP CRS, all in front of the same nginx upstream, on this machine.
 #
 # Usage:   bench/proxy.sh            (from anywhere; run as root or with sudo available
 #                                     if nginx, haproxy, wrk, curl or python3 are missing)
@@ -22,7 +23,11 @@
 #   PIN=auto             "auto": with >= 4 CPUs give wrk its own cores (taskset);
 #                        "0": never pin
 #   PALISADE_BIN=path    use this binary instead of building one
-#   SKIP_PALISADE=1      leave Palisade out (e.g. to test the script without it)
+#   SKIP_PALISADE=1      leave Palisade out (e.g. to test the script without it);
+#                        also leaves palisade-full out
+#   SKIP_MODSEC=1        leave nginx-modsec (nginx + ModSecurity v3 + OWASP CRS) out
+#   SKIP_FULL=1          leave palisade-full (Palisade with JWT, rate limit and
+#                        signatures, from bench/palisade-full.toml.in) out
 #   PALISADE_STANDIN=haproxy|nginx  put another haproxy/nginx instance in Palisade's
 #                        place (testing the script only; the output says so)
 #   CARGO_TARGET_DIR     where cargo builds [$HOME/.cache/palisade-target]
@@ -30,9 +35,12 @@
 #   KEEP_TMP=1           keep the temporary directory (configs, logs, raw wrk output)
 #
 # What it does: installs missing packages (apt-get), builds Palisade in release,
-# starts an nginx upstream that answers "ok\n" and the three proxies (each keeping
-# connections to the upstream alive) by hand with their own configs, pids and logs
-# in a temporary directory, then
+# starts an nginx upstream that answers "ok\n" and the proxies (nginx, haproxy,
+# palisade, nginx-modsec, palisade-full; each keeping connections to the upstream
+# alive) by hand with their own configs, pids and logs in a temporary directory,
+# makes an RSA key and an RS256 JWT that every request carries, checks that
+# nginx-modsec blocks an attack (403) and palisade-full refuses a request without
+# the token (401), then
 #   1. throughput: wrk with CONNECTIONS connections flat out, against the upstream
 #      directly and through each proxy: req/s, p50, p99, p99.9;
 #   2. fixed rate: RATE_CONNECTIONS connections pacing themselves (wrk's Lua delay())
@@ -56,6 +64,8 @@ UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
 PIN=${PIN:-auto}
 PALISADE_BIN=${PALISADE_BIN:-}
 SKIP_PALISADE=${SKIP_PALISADE:-0}
+SKIP_MODSEC=${SKIP_MODSEC:-0}
+SKIP_FULL=${SKIP_FULL:-0}
 PALISADE_STANDIN=${PALISADE_STANDIN:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -76,6 +86,20 @@ case "$PALISADE_STANDIN" in
     "" | haproxy | nginx) ;;
     *) die "PALISADE_STANDIN must be haproxy or nginx (got '$PALISADE_STANDIN')" ;;
 esac
+for knob in SKIP_MODSEC SKIP_FULL; do
+    [[ ${!knob} == 0 || ${!knob} == 1 ]] || die "$knob must be 0 or 1 (got '${!knob}')"
+done
+# palisade-full needs a real Palisade binary.
+if [[ $SKIP_FULL != 1 && ($SKIP_PALISADE == 1 || -n $PALISADE_STANDIN) ]]; then
+    log "palisade-full is left out too (it needs the Palisade binary; SKIP_PALISADE or PALISADE_STANDIN is set)"
+    SKIP_FULL=1
+fi
+
+# Every request, to every target, carries the same headers: a named Host (a
+# deployment is reached by name; with "127.0.0.1:port" the CRS would score every
+# request for a numeric Host, rule 920350) and the benchmark's JWT (made below),
+# which palisade-full verifies and the others pass through untouched.
+BENCH_HOST=bench.palisade.test
 
 # ---------------------------------------------------------------------------
 # 1. Packages
@@ -91,9 +115,17 @@ as_root() {
 }
 
 missing=()
-for pair in nginx:nginx haproxy:haproxy wrk:wrk curl:curl python3:python3 taskset:util-linux; do
+for pair in nginx:nginx haproxy:haproxy wrk:wrk curl:curl python3:python3 taskset:util-linux openssl:openssl; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+# nginx-modsec: Debian's ModSecurity v3 connector for nginx (it pulls libmodsecurity3)
+# and the OWASP CRS rules.
+MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
+CRS_RULES=/usr/share/modsecurity-crs/rules
+if [[ $SKIP_MODSEC != 1 ]]; then
+    [[ -f $MODSEC_MODULE ]] || missing+=(libnginx-mod-http-modsecurity)
+    [[ -f $CRS_RULES/REQUEST-949-BLOCKING-EVALUATION.conf ]] || missing+=(modsecurity-crs)
+fi
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     as_root apt-get update -q
@@ -105,6 +137,21 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 [[ -x $NGINX ]] || die "nginx not found"
 [[ -x $HAPROXY ]] || die "haproxy not found"
+if [[ $SKIP_MODSEC != 1 ]]; then
+    [[ -f $MODSEC_MODULE ]] || die "$MODSEC_MODULE not found (package libnginx-mod-http-modsecurity); SKIP_MODSEC=1 leaves nginx-modsec out"
+    [[ -f $CRS_RULES/REQUEST-949-BLOCKING-EVALUATION.conf ]] ||
+        die "OWASP CRS rules not found in $CRS_RULES (package modsecurity-crs); SKIP_MODSEC=1 leaves nginx-modsec out"
+    # Installed by libnginx-mod-http-modsecurity, in /etc as a conffile and in
+    # /usr/share as documentation; either is the same file.
+    UNICODE_MAPPING=""
+    for f in /usr/share/nginx/docs/modsecurity/unicode.mapping /etc/nginx/unicode.mapping; do
+        if [[ -f $f ]]; then
+            UNICODE_MAPPING=$f
+            break
+        fi
+    done
+    [[ -n $UNICODE_MAPPING ]] || die "ModSecurity's unicode.mapping not found (package libnginx-mod-http-modsecurity)"
+fi
 
 # ---------------------------------------------------------------------------
 # 2. Palisade
@@ -194,19 +241,45 @@ NGINX_CONNS=$((FD_LIMIT / 2 < 16384 ? FD_LIMIT / 2 : 16384))
 HAPROXY_MAXCONN=$(((FD_LIMIT - 256) / 2 < 100000 ? (FD_LIMIT - 256) / 2 : 100000))
 
 # ---------------------------------------------------------------------------
-# 4. Ports and CPU pinning
+# 4. The benchmark's RSA key pair and RS256 token
 # ---------------------------------------------------------------------------
-# Bind all four at once so they are distinct, then release them for the servers.
-read -r PORT_UP PORT_NGINX PORT_HAPROXY PORT_PALISADE < <(python3 -c '
+# A fresh key pair per run; palisade-full trusts the public key. The token is sent
+# on every request to every target.
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/jwt-private.pem" 2>"$TMP/openssl.out" ||
+    die "openssl genpkey failed: $(cat "$TMP/openssl.out")"
+openssl pkey -in "$TMP/jwt-private.pem" -pubout -out "$TMP/jwt-public.pem" 2>"$TMP/openssl.out" ||
+    die "openssl pkey -pubout failed: $(cat "$TMP/openssl.out")"
+JWT_EXP=$(($(date +%s) + 86400))
+JWT_SIGNED="$(printf '%s' '{"alg":"RS256","typ":"JWT"}' | b64url).$(printf '{"sub":"bench-user","scope":"bench","exp":%d}' "$JWT_EXP" | b64url)"
+JWT_SIG=$(printf '%s' "$JWT_SIGNED" | openssl dgst -sha256 -sign "$TMP/jwt-private.pem" -binary | b64url)
+[[ -n $JWT_SIG ]] || die "openssl dgst -sha256 -sign produced no signature"
+TOKEN="$JWT_SIGNED.$JWT_SIG"
+# The same token with its signature's first character changed: well-formed, but
+# its signature does not verify.
+case ${JWT_SIG:0:1} in A) bad=B ;; *) bad=A ;; esac
+BAD_TOKEN="$JWT_SIGNED.$bad${JWT_SIG:1}"
+# Check the signature with the public key before anything relies on it.
+printf '%s' "$JWT_SIG" | tr -- '-_' '+/' | awk '{ n = length($0) % 4; printf "%s", $0; if (n) for (i = n; i < 4; i++) printf "=" }' |
+    openssl base64 -d -A >"$TMP/jwt.sig"
+printf '%s' "$JWT_SIGNED" | openssl dgst -sha256 -verify "$TMP/jwt-public.pem" -signature "$TMP/jwt.sig" >/dev/null ||
+    die "the benchmark's JWT does not verify with its own public key (openssl)"
+REQ_HEADERS=(-H "Host: $BENCH_HOST" -H "Authorization: Bearer $TOKEN")
+
+# ---------------------------------------------------------------------------
+# 5. Ports and CPU pinning
+# ---------------------------------------------------------------------------
+# Bind them all at once so they are distinct, then release them for the servers.
+read -r PORT_UP PORT_NGINX PORT_HAPROXY PORT_PALISADE PORT_MODSEC PORT_FULL < <(python3 -c '
 import socket
 socks = []
-for _ in range(4):
+for _ in range(6):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 ')
-[[ -n ${PORT_PALISADE:-} ]] || die "could not pick free ports (python3)"
+[[ -n ${PORT_FULL:-} ]] || die "could not pick free ports (python3)"
 
 NPROC=$(nproc)
 UP_CPUS=""
@@ -232,7 +305,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-# 5. Configs and servers
+# 6. Configs and servers
 # ---------------------------------------------------------------------------
 # Temp paths nginx would otherwise put under /var/lib/nginx.
 nginx_temp_paths() {
@@ -301,6 +374,60 @@ $(nginx_temp_paths "$d")
 EOF
 }
 
+# nginx-modsec: the nginx proxy above plus ModSecurity v3 in blocking mode with the
+# OWASP CRS (paranoia level 1, anomaly scoring, inbound threshold 5), no audit log.
+# The rules file is assembled in the temporary directory from bench/modsec/.
+write_nginx_modsec() { # file port workers upstream-port
+    local d=${1%.conf}
+    mkdir -p "$d" "$d/modsec/tmp" "$d/modsec/data"
+    # nginx's workers may run as another user when we are root.
+    chmod 1777 "$d/modsec/tmp" "$d/modsec/data"
+    sed -e "s|@MODSEC_DIR@|$d/modsec|g" -e "s|@UNICODE_MAPPING@|$UNICODE_MAPPING|g" \
+        "$REPO/bench/modsec/modsecurity.conf.in" >"$d/modsec/modsecurity.conf"
+    if grep -q '@[A-Z_]*@' "$d/modsec/modsecurity.conf"; then
+        die "unfilled placeholder in $d/modsec/modsecurity.conf: $(grep -m1 '@[A-Z_]*@' "$d/modsec/modsecurity.conf")"
+    fi
+    cp "$REPO/bench/modsec/crs-setup.conf" "$d/modsec/crs-setup.conf"
+    # The order of Debian's /usr/share/modsecurity-crs/owasp-crs.load, without its
+    # local exclusion files (only commented examples as shipped) in /etc/modsecurity/crs/.
+    cat >"$d/modsec/main.conf" <<EOF
+Include $d/modsec/modsecurity.conf
+Include $d/modsec/crs-setup.conf
+Include $CRS_RULES/*.conf
+EOF
+    cat >"$1" <<EOF
+load_module $MODSEC_MODULE;
+worker_processes $3;
+worker_rlimit_nofile $FD_LIMIT;
+pid $d/nginx.pid;
+# notice: ModSecurity-nginx reports the number of rules it loaded at start-up.
+error_log $d/error.log notice;
+events { worker_connections $NGINX_CONNS; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+$(nginx_temp_paths "$d")
+    modsecurity on;
+    modsecurity_rules_file $d/modsec/main.conf;
+    upstream backend {
+        server 127.0.0.1:$4;
+        keepalive 64;
+        keepalive_requests 10000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$2 backlog=4096;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+}
+
 write_haproxy() { # file port threads upstream-port
     cat >"$1" <<EOF
 global
@@ -348,6 +475,16 @@ format = "json"
 EOF
 }
 
+# palisade-full: bench/palisade-full.toml.in with its placeholders filled in.
+write_palisade_full() { # file port workers upstream-port public-key
+    sed -e "s|@LISTEN@|127.0.0.1:$2|g" -e "s|@WORKERS@|$3|g" \
+        -e "s|@UPSTREAM@|http://127.0.0.1:$4|g" -e "s|@PUBKEY@|$5|g" \
+        "$REPO/bench/palisade-full.toml.in" >"$1"
+    if grep -q '@[A-Z_]*@' "$1"; then
+        die "unfilled placeholder in $1: $(grep -m1 '@[A-Z_]*@' "$1")"
+    fi
+}
+
 declare -A PID_OF
 # start NAME CPUS LOGFILE cmd args...: starts a server in the background and records
 # its pid (a plain command, not a function, goes to the background so that $! is the
@@ -363,7 +500,9 @@ start() {
     PID_OF[$name]=$!
 }
 
-# wait_ready NAME PORT LOGFILE: polls until the server answers 200 "ok" (bounded).
+# wait_ready NAME PORT LOGFILE: polls until the server answers 200 "ok" to the
+# benchmark's request (bounded).
+declare -A HINT_OF
 wait_ready() {
     local name=$1 port=$2 logfile=$3 pid=${PID_OF[$1]} status="" body=""
     for _ in {1..150}; do
@@ -372,7 +511,7 @@ wait_ready() {
             tail -n 30 "$logfile" >&2 || true
             die "$name did not start"
         fi
-        status=$(curl -sS --max-time 1 -o "$TMP/ready-body" -w '%{http_code}' \
+        status=$(curl -sS --max-time 1 -o "$TMP/ready-body" -w '%{http_code}' "${REQ_HEADERS[@]}" \
             "http://127.0.0.1:$port/" 2>/dev/null) || status="no answer"
         body=$(head -c 300 "$TMP/ready-body" 2>/dev/null || true)
         if [[ $status == 200 && $body == ok ]]; then
@@ -382,10 +521,19 @@ wait_ready() {
     done
     log "$name did not answer 200 \"ok\" on 127.0.0.1:$port within 15 s; last status: $status, body: '$body'; its output ($logfile):"
     tail -n 30 "$logfile" >&2 || true
-    die "$name is not serving"
+    die "$name is not serving${HINT_OF[$name]:+ (${HINT_OF[$name]})}"
 }
 
-log "ports: upstream $PORT_UP, nginx $PORT_NGINX, haproxy $PORT_HAPROXY, palisade $PORT_PALISADE"
+# status_of PORT PATH [curl args...]: the HTTP status of one GET, or "no answer".
+status_of() {
+    local port=$1 path=$2 st
+    shift 2
+    st=$(curl -sS --max-time 5 -o "$TMP/check-body" -w '%{http_code}' "$@" "http://127.0.0.1:$port$path" \
+        2>/dev/null) || st="no answer"
+    echo "$st"
+}
+
+log "ports: upstream $PORT_UP, nginx $PORT_NGINX, haproxy $PORT_HAPROXY, palisade $PORT_PALISADE, nginx-modsec $PORT_MODSEC, palisade-full $PORT_FULL"
 log "pinning: $PINNING"
 
 write_nginx_upstream "$TMP/upstream.conf" "$PORT_UP" "$UPSTREAM_WORKERS"
@@ -425,15 +573,71 @@ if [[ -n $PALISADE_STANDIN || $SKIP_PALISADE != 1 ]]; then
     PORT_OF[palisade]=$PORT_PALISADE
 fi
 
+if [[ $SKIP_MODSEC != 1 ]]; then
+    write_nginx_modsec "$TMP/nginx-modsec.conf" "$PORT_MODSEC" "$WORKERS" "$PORT_UP"
+    # nginx -t loads the module and compiles every rule: a clear error if either fails.
+    if ! "$NGINX" -t -q -p "$TMP/nginx-modsec" -e "$TMP/nginx-modsec/error.log" -c "$TMP/nginx-modsec.conf" \
+        >"$TMP/nginx-modsec.test" 2>&1; then
+        cat "$TMP/nginx-modsec.test" >&2
+        die "nginx-modsec: nginx rejected $TMP/nginx-modsec.conf (ModSecurity module or CRS rules did not load; output above)"
+    fi
+    start nginx-modsec "$PROXY_CPUS" "$TMP/nginx-modsec.out" \
+        "$NGINX" -p "$TMP/nginx-modsec" -e "$TMP/nginx-modsec/error.log" -c "$TMP/nginx-modsec.conf" -g 'daemon off;'
+    TARGETS+=(nginx-modsec)
+    PORT_OF[nginx-modsec]=$PORT_MODSEC
+fi
+
+if [[ $SKIP_FULL != 1 ]]; then
+    write_palisade_full "$TMP/palisade-full.toml" "$PORT_FULL" "$WORKERS" "$PORT_UP" "$TMP/jwt-public.pem"
+    HINT_OF[palisade-full]="is JWT support merged? SKIP_FULL=1 leaves palisade-full out"
+    if ! "$PALISADE_BIN" check --config "$TMP/palisade-full.toml" >"$TMP/palisade-full.check" 2>&1; then
+        cat "$TMP/palisade-full.check" >&2
+        die "palisade-full: palisade check rejected $TMP/palisade-full.toml (from bench/palisade-full.toml.in; output above) — are JWT and signatures support merged? SKIP_FULL=1 leaves palisade-full out"
+    fi
+    start palisade-full "$PROXY_CPUS" "$TMP/palisade-full.out" "$PALISADE_BIN" run --config "$TMP/palisade-full.toml"
+    TARGETS+=(palisade-full)
+    PORT_OF[palisade-full]=$PORT_FULL
+fi
+
 wait_ready nginx "$PORT_NGINX" "$TMP/nginx.out"
 wait_ready haproxy "$PORT_HAPROXY" "$TMP/haproxy.out"
 if [[ -n ${PORT_OF[palisade]:-} ]]; then
     wait_ready palisade "$PORT_PALISADE" "$TMP/palisade.out"
 fi
+
+# The attack probe: a classic SQL injection in the query string,
+# /?id=1' OR '1'='1 (URL-encoded). The CRS scores it critical (942100, libinjection),
+# which alone reaches the inbound threshold of 5.
+ATTACK_PATH="/?id=1%27%20OR%20%271%27%3D%271"
+MODSEC_RULES="?"
+if [[ -n ${PORT_OF[nginx-modsec]:-} ]]; then
+    wait_ready nginx-modsec "$PORT_MODSEC" "$TMP/nginx-modsec.out"
+    st=$(status_of "$PORT_MODSEC" / "${REQ_HEADERS[@]}")
+    [[ $st == 200 ]] || die "nginx-modsec: expected 200 for a clean request, got $st (CRS false positive? see $TMP/nginx-modsec/error.log)"
+    st=$(status_of "$PORT_MODSEC" "$ATTACK_PATH" "${REQ_HEADERS[@]}")
+    [[ $st == 403 ]] ||
+        die "nginx-modsec: expected 403 for GET $ATTACK_PATH, got $st — ModSecurity is not blocking (module not active, CRS not loaded, or not in blocking mode; see $TMP/nginx-modsec/error.log)"
+    # "ModSecurity-nginx v1.0.3 (rules loaded inline/local/remote: 0/N/0)"
+    MODSEC_RULES=$(grep -o 'rules loaded inline/local/remote: [0-9/]*' "$TMP/nginx-modsec/error.log" | tail -n 1 |
+        awk -F'[ /]' '{ print $(NF - 1) }') || true
+    [[ -n $MODSEC_RULES ]] || MODSEC_RULES="?"
+    log "nginx-modsec: clean request 200, GET $ATTACK_PATH 403 (ModSecurity rules loaded: $MODSEC_RULES)"
+fi
+if [[ -n ${PORT_OF[palisade-full]:-} ]]; then
+    wait_ready palisade-full "$PORT_FULL" "$TMP/palisade-full.out"
+    st=$(status_of "$PORT_FULL" / -H "Host: $BENCH_HOST")
+    [[ $st == 401 ]] || die "palisade-full: expected 401 without a token, got $st — is JWT support merged?"
+    st=$(status_of "$PORT_FULL" / -H "Host: $BENCH_HOST" -H "Authorization: Bearer $BAD_TOKEN")
+    [[ $st == 401 ]] || die "palisade-full: expected 401 for a token with a wrong signature, got $st — is the RS256 key used?"
+    st=$(status_of "$PORT_FULL" "$ATTACK_PATH" "${REQ_HEADERS[@]}")
+    [[ $st == 403 ]] ||
+        die "palisade-full: expected 403 for GET $ATTACK_PATH with a valid token, got $st — is signature inspection merged and in block mode?"
+    log "palisade-full: 200 with the token, 401 without it and with a bad signature, 403 for GET $ATTACK_PATH"
+fi
 log "all servers answer: ${TARGETS[*]}"
 
 # ---------------------------------------------------------------------------
-# 6. Measuring
+# 7. Measuring
 # ---------------------------------------------------------------------------
 # wrk's Lua `done` hook prints one machine-readable line (latencies in µs).
 DONE_LUA='
@@ -489,7 +693,7 @@ run_wrk() {
     local phase=$1 target=$2 round=$3 conns=$4 dur=$5 script=$6
     local out="$RAW/$phase-$target-$round.txt" line k v
     local cmd=(wrk -t "$WRK_THREADS" -c "$conns" -d "$dur" --timeout 5s --latency
-        -s "$script" "http://127.0.0.1:${PORT_OF[$target]}/")
+        "${REQ_HEADERS[@]}" -s "$script" "http://127.0.0.1:${PORT_OF[$target]}/")
     [[ -n $WRK_CPUS ]] && cmd=(taskset -c "$WRK_CPUS" "${cmd[@]}")
     # In the background plus `wait`, so that a signal to this script is handled at
     # once (bash defers traps until a foreground command ends) and cleanup stops wrk.
@@ -520,7 +724,7 @@ run_wrk() {
         M[$phase:$target:$k]="${M[$phase:$target:$k]:-} $v"
     done
     if [[ $phase != warmup ]]; then
-        log "  $phase round $round $(printf '%-9s' "$target") ${line#RESULT }"
+        log "  $phase round $round $(printf '%-13s' "$target") ${line#RESULT }"
     fi
 }
 
@@ -571,7 +775,7 @@ for i in "${!PIDS[@]}"; do
 done
 
 # ---------------------------------------------------------------------------
-# 7. Report
+# 8. Report
 # ---------------------------------------------------------------------------
 mkdir -p "$RESULTS_DIR"
 STAMP=$(date +%Y-%m-%d-%H%M%S)
@@ -591,13 +795,25 @@ report() {
     else
         echo "palisade: $PALISADE_BIN"
     fi
+    if [[ $SKIP_MODSEC == 1 ]]; then
+        echo "modsec:   nginx-modsec not measured (SKIP_MODSEC=1)"
+    else
+        echo "modsec:   $(dpkg-query -W -f '${Package} ${Version}; ' libnginx-mod-http-modsecurity libmodsecurity3 modsecurity-crs 2>/dev/null || true)$MODSEC_RULES rules loaded"
+        echo "          SecRuleEngine On, CRS paranoia level 1, anomaly scoring, inbound threshold 5, audit log off (bench/modsec/)"
+    fi
+    if [[ $SKIP_FULL == 1 ]]; then
+        echo "full:     palisade-full not measured (SKIP_FULL=1)"
+    else
+        echo "full:     palisade-full: bench/palisade-full.toml.in (route \"/\" with RS256 JWT, per-client rate limit, signatures in block mode)"
+    fi
     echo "setup:    upstream nginx ($UPSTREAM_WORKERS worker) returns 200 \"ok\"; proxies with $WORKERS workers, keep-alive upstream"
+    echo "request:  GET / with Host: $BENCH_HOST and Authorization: Bearer <RS256 JWT, ${#TOKEN} bytes>, to every target"
     echo "pinning:  $PINNING"
     echo "load:     $ROUNDS round(s), rotating order; medians over rounds"
     echo
     echo "Throughput: wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION (latencies in µs; cpu-us/req: CPU time"
     echo "the proxy process itself spent per request, user + system, from /proc; for direct, the upstream's)"
-    printf '%-10s %10s %15s %8s %8s %8s %12s %8s\n' target req/s ratio-to-nginx p50 p99 p99.9 cpu-us/req errors
+    printf '%-13s %10s %15s %8s %8s %8s %12s %8s\n' target req/s ratio-to-nginx p50 p99 p99.9 cpu-us/req errors
     nginx_rps=$(med tput nginx rps)
     for t in "${TARGETS[@]}"; do
         rps=$(med tput "$t" rps)
@@ -607,17 +823,24 @@ report() {
             ratio=$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
         fi
         errs=$(($(sum tput "$t" errors) + $(sum tput "$t" non2xx)))
-        printf '%-10s %10.0f %15s %8.0f %8.0f %8.0f %12.1f %8d\n' "$(label "$t")" "$rps" "$ratio" \
+        printf '%-13s %10.0f %15s %8.0f %8.0f %8.0f %12.1f %8d\n' "$(label "$t")" "$rps" "$ratio" \
             "$(med tput "$t" p50_us)" "$(med tput "$t" p99_us)" "$(med tput "$t" p999_us)" \
             "$(med tput "$t" cpu_us)" "$errs"
     done
+    if [[ -n ${PORT_OF[palisade-full]:-} ]]; then
+        echo
+        if [[ -n ${PORT_OF[nginx-modsec]:-} ]]; then
+            target_line "palisade-full / nginx-modsec" palisade-full nginx-modsec 3
+        fi
+        target_line "palisade-full / nginx" palisade-full nginx 0.85
+    fi
     if [[ $RATE_DURATION != 0 ]]; then
         local d50 d99 added=()
         d50=$(med rate direct p50_us)
         d99=$(med rate direct p99_us)
         echo
         echo "Fixed rate: wrk -t$WRK_THREADS -c$RATE_CONNECTIONS -d$RATE_DURATION, each connection pausing ${RATE_DELAY_MS} ms (±50%) between requests (latencies in µs)"
-        printf '%-10s %10s %8s %8s %8s %10s %10s %8s\n' target req/s p50 p99 p99.9 +p50 +p99 errors
+        printf '%-13s %10s %8s %8s %8s %10s %10s %8s\n' target req/s p50 p99 p99.9 +p50 +p99 errors
         for t in "${TARGETS[@]}"; do
             local p50 p99 a50 a99
             p50=$(med rate "$t" p50_us)
@@ -631,7 +854,7 @@ report() {
                 added+=("$(label "$t") $a50 us")
             fi
             errs=$(($(sum rate "$t" errors) + $(sum rate "$t" non2xx)))
-            printf '%-10s %10.0f %8.0f %8.0f %8.0f %10s %10s %8d\n' "$(label "$t")" "$(med rate "$t" rps)" \
+            printf '%-13s %10.0f %8.0f %8.0f %8.0f %10s %10s %8d\n' "$(label "$t")" "$(med rate "$t" rps)" \
                 "$p50" "$p99" "$(med rate "$t" p999_us)" "$a50" "$a99" "$errs"
         done
         local joined
@@ -640,6 +863,15 @@ report() {
     fi
 }
 label() { if [[ $1 == palisade ]]; then echo "$PALISADE_LABEL"; else echo "$1"; fi; }
+# target_line TITLE A B GOAL: A's median throughput over B's against a goal, with
+# both CPU costs per request for context (steadier than req/s on a shared machine).
+target_line() {
+    awk -v title="$1" -v a="$(med tput "$2" rps)" -v b="$(med tput "$3" rps)" \
+        -v ca="$(med tput "$2" cpu_us)" -v cb="$(med tput "$3" cpu_us)" -v goal="$4" 'BEGIN {
+        r = (b > 0 ? a / b : 0)
+        printf "%-29s %5.2fx req/s (target >= %sx: %s); cpu-us/req %.1f vs %.1f\n", title ":", r, goal,
+            (r >= goal ? "met" : "NOT met"), ca, cb }'
+}
 
 echo
 report | tee "$RESULT_FILE"

@@ -97,6 +97,7 @@ pub fn preflight(config: &Config) -> Vec<ConfigProblem> {
             | palisade_proxy::ProxyError::Config { key, message } => {
                 ((*key).to_string(), message.clone())
             }
+            palisade_proxy::ProxyError::Jwt { key, message } => (key.clone(), message.clone()),
             other => (String::new(), other.to_string()),
         };
         problems.push(ConfigProblem {

@@ -15,6 +15,7 @@ use palisade_models::{ClientKeys, Denial, Protocol, RequestEvent, unix_us};
 
 use crate::auth::Principal;
 use crate::conn::ConnInfo;
+use crate::jwt::{Identity, JwtError};
 use crate::limits::Limited;
 use crate::phases::record::Recorder;
 use crate::server::Shared;
@@ -36,6 +37,12 @@ pub(crate) struct RequestCtx {
     pub(crate) max_body: u64,
     /// The verified credential's owner, if the request presented a valid one.
     pub(crate) principal: Option<Arc<Principal>>,
+    /// The verified JWT's owner, if the request presented a valid token.
+    pub(crate) identity: Option<Arc<Identity>>,
+    /// Why a presented token was refused (none when absent or valid).
+    pub(crate) jwt_error: Option<JwtError>,
+    /// Operator-only detail of a denial, for the deny log (never the client).
+    pub(crate) deny_detail: Option<&'static str>,
     /// The rate limit that refused the request, for the 429's headers.
     pub(crate) limited: Option<Limited>,
     pub(crate) conn: Arc<ConnInfo>,
@@ -100,6 +107,9 @@ impl RequestCtx {
             route: None,
             max_body: u64::MAX,
             principal: None,
+            identity: None,
+            jwt_error: None,
+            deny_detail: None,
             limited: None,
             conn,
         }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::jwt::{Identity, JwtUpstreamHeaders};
 use crate::settings::Settings;
 
 /// Hop-by-hop headers, always removed (on top of those `Connection` names).
@@ -110,6 +111,10 @@ pub(crate) struct Forwarded<'a> {
     pub request_id: &'a HeaderValue,
     /// The id of the valid API key the client presented.
     pub api_key_id: Option<&'a str>,
+    /// The verified JWT's identity, and where the upstream gets it; the header
+    /// names are given whenever JWT is configured, so client copies are removed.
+    pub identity: Option<&'a Identity>,
+    pub identity_headers: Option<&'a JwtUpstreamHeaders>,
 }
 
 /// Prepares a client's request headers for the upstream (after hop-by-hop removal).
@@ -127,6 +132,13 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
     }
     if identity {
         strip_identity(headers, &s.identity_prefix);
+    }
+    if let Some(h) = f.identity_headers {
+        for name in [&h.subject, &h.scopes, &h.token_id] {
+            if !name.as_str().starts_with(&s.identity_prefix) {
+                headers.remove(name);
+            }
+        }
     }
     let prior = if spoofable && f.peer_trusted {
         joined(headers, &X_FORWARDED_FOR)
@@ -169,6 +181,22 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
     headers.insert(s.request_id_header.clone(), f.request_id.clone());
     if let Some(id) = f.api_key_id {
         insert_str(headers, s.api_key_id_header.clone(), id);
+    }
+    if let (Some(who), Some(h)) = (f.identity, f.identity_headers) {
+        // The verifier admits only claims without control characters, but they
+        // may be UTF-8, which `from_bytes` allows and `from_str` does not.
+        let mut put = |name: &HeaderName, v: &str| {
+            if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
+                headers.insert(name.clone(), v);
+            }
+        };
+        put(&h.subject, &who.subject);
+        if let Some(scopes) = &who.scopes_text {
+            put(&h.scopes, scopes);
+        }
+        if let Some(jti) = &who.token_id {
+            put(&h.token_id, jti);
+        }
     }
 }
 

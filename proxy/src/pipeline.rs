@@ -56,7 +56,7 @@ pub(crate) async fn handle(
                 method: Some(ev.method.as_str()),
                 path: Some(&ev.path),
                 api_key_id: ev.api_key_id.as_deref(),
-                detail: None,
+                detail: ctx.deny_detail,
             }
             .emit(&w.shared.stats);
             respond::denial(d, &ctx.request_id, &s.request_id_header, ctx.limited)
@@ -103,7 +103,13 @@ fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
     }
     let s = &w.shared.settings;
     run!(accept(req, s));
-    run!(identify(ctx, req.headers(), s, &w.shared.api_keys));
+    run!(identify(
+        ctx,
+        req.headers(),
+        s,
+        &w.shared.api_keys,
+        w.shared.jwt.as_ref()
+    ));
     run!(block(ctx, &w.shared));
     run!(route(ctx, req, &w.shared.routes));
     run!(authenticate(ctx, &w.shared.routes));

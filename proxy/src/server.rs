@@ -23,6 +23,7 @@ use palisade_models::{BlockTable, Config, SharedClock, Tee};
 use crate::auth::ApiKeys;
 use crate::conn;
 use crate::error::ProxyError;
+use crate::jwt::JwtVerifier;
 use crate::limits::{RateLimits, SweeperHandle, start_sweeper};
 use crate::login::Salt;
 use crate::routes::RouteTable;
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     /// Shared by all workers: a client's limit holds across connections and
     /// workers, so its state is one concurrent table, not one per worker.
     pub(crate) limits: Arc<RateLimits>,
+    /// Verifies bearer tokens; None when no JWT key is configured.
+    pub(crate) jwt: Option<JwtVerifier>,
     /// The key of login username hashes.
     pub(crate) salt: Salt,
     pub(crate) blocks: BlockTable,
@@ -108,7 +111,13 @@ pub fn preflight(config: &Config) -> Result<(), ProxyError> {
     ApiKeys::build(config)?;
     RateLimits::build(config, Arc::new(palisade_models::SystemClock::new()))?;
     Salt::from_config(config)?;
+    jwt_verifier(config, Arc::new(palisade_models::SystemClock::new()))?;
     prepare_tls(config, &settings).map(|_| ())
+}
+
+fn jwt_verifier(config: &Config, clock: SharedClock) -> Result<Option<JwtVerifier>, ProxyError> {
+    let v = JwtVerifier::build(&config.auth.jwt, clock)?;
+    Ok(v.has_keys().then_some(v))
 }
 
 fn prepare_tls(
@@ -133,6 +142,7 @@ impl Proxy {
         let limits = Arc::new(RateLimits::build(config, deps.clock.clone())?);
         let sweep_every = config.rate_limits.sweep_interval.duration();
         let salt = Salt::from_config(config)?;
+        let jwt = jwt_verifier(config, deps.clock.clone())?;
         let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
@@ -155,6 +165,7 @@ impl Proxy {
                 api_keys,
                 limits,
                 salt,
+                jwt,
                 blocks: deps.blocks,
                 tee: deps.tee,
                 clock: deps.clock,
@@ -210,6 +221,7 @@ impl Proxy {
                 acceptor: self.acceptor.clone(),
                 upstream_tls: self.upstream_tls.clone(),
                 shutdown: shutdown.clone(),
+                housekeeping: i == 0,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("palisade-proxy-{i}"))
@@ -282,6 +294,9 @@ struct WorkerJob {
     acceptor: Option<TlsAcceptor>,
     upstream_tls: Option<UpstreamTls>,
     shutdown: CancellationToken,
+    /// The first worker also runs background jobs that need a runtime (JWKS
+    /// refresh); they are async and never block its connections.
+    housekeeping: bool,
 }
 
 impl WorkerJob {
@@ -319,6 +334,11 @@ impl WorkerJob {
             h2,
             upstream_warnings: Throttle::default(),
         });
+        if self.housekeeping
+            && let Some(jwt) = &self.shared.jwt
+        {
+            tokio::spawn(jwt.jwks_refresher(self.shutdown.clone()));
+        }
         let connections = TaskTracker::new();
         let mut accepting = Vec::new();
         for (socket, tls) in self.sockets {

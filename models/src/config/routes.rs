@@ -57,8 +57,8 @@ pub struct RouteConfig {
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
     /// Who may call the route: "none", "api_key" (a key from `[auth.api_keys]`),
-    /// or, once JWT lands, "jwt" and "jwt_or_api_key". Without a valid credential:
-    /// 401 `unauthenticated`. Default: "none".
+    /// "jwt" (a bearer token verified by `[auth.jwt]`), or "jwt_or_api_key".
+    /// Without a valid credential: 401 `unauthenticated`. Default: "none".
     #[serde(default)]
     pub auth: RouteAuth,
     /// Scopes the caller's credential must all grant; otherwise 403 `forbidden`.
@@ -221,11 +221,17 @@ pub(crate) fn validate_auth(declared: &[RouteConfig], auth: &super::AuthConfig, 
     for (i, r) in declared.iter().enumerate() {
         let key = format!("route[{i}].auth");
         match r.auth {
-            RouteAuth::Jwt | RouteAuth::JwtOrApiKey => p.push(
+            RouteAuth::Jwt if auth.jwt.key.is_empty() => p.push(
                 key,
-                "JWT authentication is not available in this version",
-                "use auth = \"api_key\" or \"none\" for now",
+                "the route requires a JWT but no [[auth.jwt.key]] is configured",
+                "configure the keys that verify tokens under [[auth.jwt.key]]",
             ),
+            RouteAuth::JwtOrApiKey if auth.jwt.key.is_empty() && auth.api_keys.key.is_empty() => p
+                .push(
+                    key,
+                    "the route takes a JWT or an API key but neither is configured",
+                    "configure [[auth.jwt.key]] or [[auth.api_keys.key]]",
+                ),
             RouteAuth::ApiKey if auth.api_keys.key.is_empty() => p.push(
                 key,
                 "the route requires an API key but no [[auth.api_keys.key]] is configured",
@@ -234,7 +240,7 @@ pub(crate) fn validate_auth(declared: &[RouteConfig], auth: &super::AuthConfig, 
             RouteAuth::None if !r.scopes.is_empty() => p.push(
                 format!("route[{i}].scopes"),
                 "scopes are required but the route takes no credential to grant them",
-                "set auth = \"api_key\", or remove scopes",
+                "set auth = \"jwt\" or \"api_key\", or remove scopes",
             ),
             _ => {}
         }

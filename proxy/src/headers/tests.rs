@@ -65,6 +65,8 @@ fn forwarded<'a>(
         host: Some(host),
         request_id: rid,
         api_key_id: None,
+        identity: None,
+        identity_headers: None,
     }
 }
 

@@ -56,8 +56,11 @@ pub struct Identity {
     pub subject: Box<str>,
     /// The scopes claim (`auth.jwt.scopes_claim`), split on spaces if a string.
     pub scopes: Vec<Box<str>>,
+    /// The scopes space-separated, as events and the upstream get them; built
+    /// once per verified token (identities are cached), so no request copies them.
+    pub scopes_text: Option<Arc<str>>,
     /// The `jti` claim, if any.
-    pub token_id: Option<Box<str>>,
+    pub token_id: Option<Arc<str>>,
     /// The token's `exp`, in Unix ms.
     pub expires_at_unix_ms: u64,
 }

@@ -13,16 +13,21 @@ use crate::routes::RouteTable;
 
 pub(crate) fn authenticate(ctx: &mut RequestCtx, table: &RouteTable) -> Flow {
     let required = ctx.route.map_or(RouteAuth::None, |i| table.get(i).auth);
-    match required {
-        RouteAuth::None => Flow::Continue,
-        // Config validation refuses JWT routes until JWT lands; an API key is the
-        // only credential a principal can come from today.
-        RouteAuth::ApiKey | RouteAuth::Jwt | RouteAuth::JwtOrApiKey => {
-            if ctx.principal.is_some() {
-                Flow::Continue
-            } else {
-                Flow::deny(Phase::Authenticate, DenyCode::Unauthenticated)
-            }
-        }
+    let ok = match required {
+        RouteAuth::None => true,
+        RouteAuth::ApiKey => ctx.principal.is_some(),
+        RouteAuth::Jwt => ctx.identity.is_some(),
+        RouteAuth::JwtOrApiKey => ctx.identity.is_some() || ctx.principal.is_some(),
+    };
+    if ok {
+        return Flow::Continue;
     }
+    // The operator's log says why (expired, bad_signature, …); the client only
+    // learns it is unauthenticated.
+    ctx.deny_detail = match (required, ctx.jwt_error) {
+        (RouteAuth::ApiKey, _) => Some("no valid api key"),
+        (_, Some(e)) => Some(e.as_str()),
+        (_, None) => Some("missing"),
+    };
+    Flow::deny(Phase::Authenticate, DenyCode::Unauthenticated)
 }

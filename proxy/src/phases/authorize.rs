@@ -3,6 +3,7 @@
 //!
 //! Must not await or take a lock: it runs on every request.
 
+use palisade_models::config::RouteAuth;
 use palisade_models::{DenyCode, Phase};
 
 use crate::context::RequestCtx;
@@ -16,8 +17,27 @@ pub(crate) fn authorize(ctx: &mut RequestCtx, table: &RouteTable) -> Flow {
     if route.scopes.is_empty() {
         return Flow::Continue;
     }
-    match &ctx.principal {
-        Some(p) if p.grants(&route.scopes) => Flow::Continue,
-        _ => Flow::deny(Phase::Authorize, DenyCode::Forbidden),
+    // Only a credential the route accepts may grant them; a route taking both
+    // accepts whichever the client presented.
+    let (keys, tokens) = match route.auth {
+        RouteAuth::ApiKey => (true, false),
+        RouteAuth::Jwt => (false, true),
+        RouteAuth::JwtOrApiKey => (true, true),
+        RouteAuth::None => (false, false),
+    };
+    let by_key = keys
+        && ctx
+            .principal
+            .as_ref()
+            .is_some_and(|p| p.grants(&route.scopes));
+    let by_token = tokens
+        && ctx
+            .identity
+            .as_ref()
+            .is_some_and(|i| i.grants(&route.scopes));
+    if by_key || by_token {
+        Flow::Continue
+    } else {
+        Flow::deny(Phase::Authorize, DenyCode::Forbidden)
     }
 }

@@ -130,6 +130,8 @@ pub(crate) async fn forward(
             host: host.as_ref(),
             request_id: &ctx.request_id,
             api_key_id: ctx.principal.as_ref().map(|p| &*p.key_id),
+            identity: ctx.identity.as_deref(),
+            identity_headers: w.shared.jwt.as_ref().map(|j| j.upstream_headers()),
         },
         s,
     );

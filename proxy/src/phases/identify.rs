@@ -1,8 +1,8 @@
 //! The identify phase: who is the client? The peer address, or, when the peer is
 //! a trusted proxy, the first untrusted hop of its `X-Forwarded-For`; and the id
-//! of a valid API key it presents, so the block phase can block by key. Whether
-//! a route requires a credential is the authenticate phase's business. The JWT
-//! subject joins here with JWT support.
+//! of a valid API key and the subject of a valid JWT it presents, so the block
+//! phase can block by them. Whether a route requires a credential is the
+//! authenticate phase's business.
 //!
 //! Must never believe a forwarded header from an untrusted peer, and never record
 //! a credential, only its id.
@@ -14,6 +14,7 @@ use http::HeaderMap;
 use crate::auth::{ApiKeys, Presented};
 use crate::context::RequestCtx;
 use crate::flow::Flow;
+use crate::jwt::{JwtError, JwtVerifier};
 use crate::settings::Settings;
 
 pub(crate) const X_FORWARDED_FOR: &str = "x-forwarded-for";
@@ -23,6 +24,7 @@ pub(crate) fn identify(
     headers: &HeaderMap,
     s: &Settings,
     keys: &ApiKeys,
+    jwt: Option<&JwtVerifier>,
 ) -> Flow {
     if ctx.conn.peer_trusted {
         let peer = ctx.conn.peer.ip();
@@ -31,6 +33,19 @@ pub(crate) fn identify(
     if let Presented::Valid(p) = keys.check(headers) {
         ctx.rec.event().api_key_id = Some(p.key_id.clone());
         ctx.principal = Some(p);
+    }
+    if let Some(v) = jwt {
+        match v.verify_headers(headers) {
+            Ok(who) => {
+                let ev = ctx.rec.event();
+                ev.subject = Some(who.subject.clone());
+                ev.scopes = who.scopes_text.clone();
+                ev.token_id = who.token_id.clone();
+                ctx.identity = Some(who);
+            }
+            Err(JwtError::Missing) => {}
+            Err(e) => ctx.jwt_error = Some(e),
+        }
     }
     Flow::Continue
 }

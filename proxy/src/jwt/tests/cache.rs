@@ -80,6 +80,7 @@ fn the_cache_is_bounded_and_keyed_by_digest() {
     let identity = Arc::new(crate::jwt::Identity {
         subject: "s".into(),
         scopes: Vec::new(),
+        scopes_text: None,
         token_id: None,
         expires_at_unix_ms: 10_000,
     });

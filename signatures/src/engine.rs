@@ -382,7 +382,7 @@ fn run(
         let matched = match &rule.check {
             Check::Regex(re) => re.is_match(text),
             Check::Detector(d) => d.detect(text),
-        };
+        } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
         if matched {
             marks.hit[r as usize] = marks.request_gen;
             verdict.score += rule.severity.score();

@@ -59,6 +59,8 @@ pub(crate) fn walk(req: &Request<'_>, body_cap: usize, tmp: &mut Vec<u8>, sink: 
             sink.part(part::USER_AGENT, value, false);
         } else if name.eq_ignore_ascii_case("referer") {
             sink.part(part::REFERER, value, false);
+        } else if names_a_file(name) {
+            sink.part(part::FILENAME, value, false);
         } else if !skipped(name) {
             sink.part(part::HEADER, value, false);
         }
@@ -83,6 +85,14 @@ pub(crate) fn walk(req: &Request<'_>, body_cap: usize, tmp: &mut Vec<u8>, sink: 
     } else {
         sink.part(part::BODY, body, false);
     }
+}
+
+/// `X-Filename`, `X-File-Name`, `X_Filename`: upload APIs that take the file
+/// name from a header.
+fn names_a_file(name: &str) -> bool {
+    let n = name.as_bytes();
+    n.windows(4).any(|w| w.eq_ignore_ascii_case(b"file"))
+        && n.windows(4).any(|w| w.eq_ignore_ascii_case(b"name"))
 }
 
 fn skipped(name: &str) -> bool {

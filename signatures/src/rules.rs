@@ -66,6 +66,9 @@ pub(crate) struct Rule {
     pub view: View,
     pub keywords: Vec<String>,
     pub check: Check,
+    /// A regex that, when it also matches the part, cancels the hit (the
+    /// exception a chained CRS rule would express).
+    pub unless: Option<Regex>,
 }
 
 /// What a rule runs once its prefilter matched.
@@ -109,6 +112,9 @@ struct RawRule {
     /// `base` (default) or `shell`.
     #[serde(default)]
     view: Option<String>,
+    /// A regex that cancels the hit when it matches the same part.
+    #[serde(default)]
+    unless: Option<String>,
 }
 
 fn default_paranoia() -> u8 {
@@ -215,13 +221,7 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
                     "a regex rule needs keywords: literals of which one occurs in every match, for the prefilter".into(),
                 ));
             }
-            let re = RegexBuilder::new(&pattern)
-                .case_insensitive(true)
-                .unicode(false)
-                .size_limit(4 << 20)
-                .build()
-                .map_err(|e| err(format!("bad regex: {e}")))?;
-            Check::Regex(re)
+            Check::Regex(compile(&pattern).map_err(|e| err(format!("bad regex: {e}")))?)
         }
         (None, Some(name)) => {
             let detector: Detector = name
@@ -230,7 +230,12 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
             Check::Detector(detector)
         }
     };
+    let unless = match &raw.unless {
+        Some(p) => Some(compile(p).map_err(|e| err(format!("bad unless regex: {e}")))?),
+        None => None,
+    };
     Ok(Rule {
+        unless,
         id: Arc::from(raw.id.as_str()),
         class,
         severity,
@@ -240,4 +245,14 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
         keywords: raw.keywords,
         check,
     })
+}
+
+/// Compiles a rule regex: case-insensitive, bytes, ASCII classes (the parts are
+/// lowercased bytes, not necessarily UTF-8), with a bounded program size.
+fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .unicode(false)
+        .size_limit(4 << 20)
+        .build()
 }

@@ -339,7 +339,10 @@ impl Sink for Inspection<'_, '_> {
         if raw.is_empty() || engine.kinds & kind == 0 {
             return;
         }
-        normalize::base(raw, plus_space, kind == part::PATH, self.base, self.tmp);
+        // A `+` in a path is literal to the server, but attackers use it as a
+        // space there too; reading it as one only widens what rules see.
+        let path = kind == part::PATH;
+        normalize::base(raw, plus_space || path, path, self.base, self.tmp);
         let base_view = &engine.views[0];
         if base_view.kinds & kind != 0 {
             run(engine, base_view, kind, self.base, self.marks, &mut self.verdict);

@@ -92,7 +92,10 @@ impl RawRequest {
 
     fn set_target(&mut self, target: &[u8]) {
         let mut t = target;
-        if let Some(pos) = t.windows(3).position(|w| w == b"://") {
+        // Absolute form (`http://host/path?q`): only when the target does not
+        // start with `/`, so a URL in the query is left alone.
+        let absolute = t.first() != Some(&b'/');
+        if let Some(pos) = t.windows(3).position(|w| w == b"://").filter(|_| absolute) {
             let after = &t[pos + 3..];
             t = after
                 .iter()

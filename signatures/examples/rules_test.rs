@@ -58,9 +58,10 @@ fn main() -> anyhow::Result<()> {
         let report = corpus::crs_report(&engine, &tests, split);
         if let Some(class) = &misses {
             let mut scratch = Scratch::default();
-            for t in tests.iter().filter(|t| {
-                t.is_request_attack() && t.in_split(split) && &t.class == class
-            }) {
+            for t in tests
+                .iter()
+                .filter(|t| t.is_request_attack() && t.in_split(split) && &t.class == class)
+            {
                 if !t.detected(&engine, &mut scratch) {
                     let v = t.verdicts(&engine, &mut scratch);
                     let raw = RawRequest::parse(&t.stages[0]);

@@ -345,7 +345,14 @@ impl Sink for Inspection<'_, '_> {
         normalize::base(raw, plus_space || path, path, self.base, self.tmp);
         let base_view = &engine.views[0];
         if base_view.kinds & kind != 0 {
-            run(engine, base_view, kind, self.base, self.marks, &mut self.verdict);
+            run(
+                engine,
+                base_view,
+                kind,
+                self.base,
+                self.marks,
+                &mut self.verdict,
+            );
         }
         let shell_view = &engine.views[1];
         if shell_view.kinds & kind != 0 {
@@ -355,7 +362,14 @@ impl Sink for Inspection<'_, '_> {
             } else {
                 self.base
             };
-            run(engine, shell_view, kind, text, self.marks, &mut self.verdict);
+            run(
+                engine,
+                shell_view,
+                kind,
+                text,
+                self.marks,
+                &mut self.verdict,
+            );
         }
     }
 }

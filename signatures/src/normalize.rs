@@ -16,13 +16,7 @@ const DECODE_ROUNDS: usize = 3;
 /// Writes the base form of `src` into `out` (`tmp` is a second work buffer).
 /// `plus_space`: the part is form-encoded, so `+` is a space. `path`: the part is
 /// a URL path.
-pub(crate) fn base(
-    src: &[u8],
-    plus_space: bool,
-    path: bool,
-    out: &mut Vec<u8>,
-    tmp: &mut Vec<u8>,
-) {
+pub(crate) fn base(src: &[u8], plus_space: bool, path: bool, out: &mut Vec<u8>, tmp: &mut Vec<u8>) {
     tmp.clear();
     percent_decode(src, plus_space, tmp);
     for _ in 1..DECODE_ROUNDS {
@@ -52,19 +46,19 @@ pub(crate) fn shell(text: &[u8], out: &mut Vec<u8>) {
         match b {
             b'\\' | b'\'' | b'"' | b'^' | b'`' => {}
             b'$' => {
-                let attached = out.last().is_some_and(|p| p.is_ascii_alphanumeric() || *p == b'/');
+                let attached = out
+                    .last()
+                    .is_some_and(|p| p.is_ascii_alphanumeric() || *p == b'/');
                 match text.get(i + 1) {
                     // `$@`, `$*`, `$1`: expand to nothing in an ordinary shell.
                     Some(b'@' | b'*' | b'#' | b'!' | b'-' | b'0'..=b'9') => {
                         i += 1;
                     }
                     Some(b'(') if text.get(i + 2) == Some(&b')') => i += 2,
-                    Some(b'{') if attached => {
-                        match text[i + 2..].iter().position(|&c| c == b'}') {
-                            Some(end) if end < 32 => i += end + 2,
-                            _ => out.push(b),
-                        }
-                    }
+                    Some(b'{') if attached => match text[i + 2..].iter().position(|&c| c == b'}') {
+                        Some(end) if end < 32 => i += end + 2,
+                        _ => out.push(b),
+                    },
                     Some(c) if attached && (c.is_ascii_alphabetic() || *c == b'_') => {
                         i += 1;
                         while text
@@ -181,13 +175,17 @@ fn entity(s: &[u8]) -> Option<(u32, usize)> {
         if n == 0 {
             return None;
         }
-        let cp = digits[..n]
-            .iter()
-            .try_fold(0u32, |acc, &b| Some(acc * radix + (b as char).to_digit(radix)?))?;
+        let cp = digits[..n].iter().try_fold(0u32, |acc, &b| {
+            Some(acc * radix + (b as char).to_digit(radix)?)
+        })?;
         let semi = usize::from(digits.get(n) == Some(&b';'));
         return Some((cp, skip + n + semi));
     }
-    let n = s.iter().take(8).take_while(|b| b.is_ascii_alphabetic()).count();
+    let n = s
+        .iter()
+        .take(8)
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
     if s.get(n) != Some(&b';') {
         return None;
     }

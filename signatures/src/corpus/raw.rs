@@ -123,7 +123,10 @@ impl RawRequest {
         };
         let mut lines = raw[..head_len].split(|&b| b == b'\n');
         if let Some(first) = lines.next() {
-            let mut words = first.trim_ascii().split(|&b| b == b' ').filter(|w| !w.is_empty());
+            let mut words = first
+                .trim_ascii()
+                .split(|&b| b == b' ')
+                .filter(|w| !w.is_empty());
             self.method = String::from_utf8_lossy(words.next().unwrap_or(b"")).into_owned();
             let target = words.next().unwrap_or(b"/");
             self.set_target(target);
@@ -132,7 +135,8 @@ impl RawRequest {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(colon) = line.iter().position(|&b| b == b':') {
                 let name = String::from_utf8_lossy(line[..colon].trim_ascii()).into_owned();
-                self.headers.push((name, line[colon + 1..].trim_ascii().to_vec()));
+                self.headers
+                    .push((name, line[colon + 1..].trim_ascii().to_vec()));
             }
         }
         body_start
@@ -188,7 +192,8 @@ mod tests {
         );
         assert_eq!(r.path, b"/p");
         assert_eq!(r.body, b"abcde");
-        let bad = RawRequest::parse(b"GET /x?q=<script> HTTP/1.1\r\nBad Header\r\nUser-Agent: u\r\n\r\n");
+        let bad =
+            RawRequest::parse(b"GET /x?q=<script> HTTP/1.1\r\nBad Header\r\nUser-Agent: u\r\n\r\n");
         assert_eq!(bad.query.as_deref(), Some(&b"q=<script>"[..]));
         assert_eq!(bad.header("user-agent"), Some(&b"u"[..]));
     }

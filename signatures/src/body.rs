@@ -114,7 +114,7 @@ pub(crate) fn multipart(body: &[u8], boundary: &[u8], sink: &mut impl Sink) {
             }
         }
         let binary = memchr::memchr(0, &content[..content.len().min(1024)]).is_some();
-        if !content.is_empty() && !(is_file && binary) {
+        if !(content.is_empty() || is_file && binary) {
             sink.part(part::ARG, content, false);
         }
     }

@@ -116,12 +116,12 @@ fn percent_decode(src: &[u8], plus_space: bool, out: &mut Vec<u8>) {
                 i += 3;
                 continue;
             }
-            if matches!(src.get(i + 1), Some(b'u' | b'U')) {
-                if let Some(v) = src.get(i + 2..i + 6).and_then(hex_run) {
-                    push_char(v, out);
-                    i += 6;
-                    continue;
-                }
+            if matches!(src.get(i + 1), Some(b'u' | b'U'))
+                && let Some(v) = src.get(i + 2..i + 6).and_then(hex_run)
+            {
+                push_char(v, out);
+                i += 6;
+                continue;
             }
         }
         out.push(if plus_space && b == b'+' { b' ' } else { b });

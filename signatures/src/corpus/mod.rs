@@ -123,7 +123,7 @@ impl CrsTest {
     pub fn in_split(&self, split: Split) -> bool {
         match split {
             Split::All => true,
-            Split::Even => (self.rule_id / 10) % 2 == 0,
+            Split::Even => (self.rule_id / 10).is_multiple_of(2),
             Split::Odd => (self.rule_id / 10) % 2 == 1,
         }
     }

@@ -51,7 +51,9 @@ impl Default for EngineOptions {
 #[derive(Debug)]
 pub struct Engine {
     rules: Vec<Rule>,
-    views: [ViewIndex; 2],
+    /// Base-view rules, shell-view rules, and both: a part without shell
+    /// tricks has identical views, so one pass of the combined index serves.
+    views: [ViewIndex; 3],
     threshold: u32,
     body_bytes: usize,
     /// Part kinds at least one rule targets: others are not even normalised.
@@ -195,8 +197,9 @@ impl Engine {
             .filter(|r| !options.disabled.iter().any(|d| *r.id == **d))
             .collect();
         let views = [
-            ViewIndex::build(&rules, View::Base)?,
-            ViewIndex::build(&rules, View::Shell)?,
+            ViewIndex::build(&rules, |v| v == View::Base)?,
+            ViewIndex::build(&rules, |v| v == View::Shell)?,
+            ViewIndex::build(&rules, |_| true)?,
         ];
         let kinds = views[0].kinds | views[1].kinds;
         Ok(Engine {
@@ -245,12 +248,12 @@ impl Engine {
 }
 
 impl ViewIndex {
-    fn build(rules: &[Rule], view: View) -> Result<ViewIndex, SignatureError> {
+    fn build(rules: &[Rule], view: impl Fn(View) -> bool) -> Result<ViewIndex, SignatureError> {
         let mut patterns: Vec<&str> = Vec::new();
         let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
         let mut unconditional = Vec::new();
         let mut kinds = 0;
-        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| r.view == view) {
+        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| view(r.view)) {
             let i = i as u32;
             kinds |= rule.targets;
             if rule.keywords.is_empty() {
@@ -343,6 +346,13 @@ impl Sink for Inspection<'_, '_> {
         // space there too; reading it as one only widens what rules see.
         let path = kind == part::PATH;
         normalize::base(raw, plus_space || path, path, self.base, self.tmp);
+        if !normalize::has_shell_tricks(self.base) {
+            let both = &engine.views[2];
+            if both.kinds & kind != 0 {
+                run(engine, both, kind, self.base, self.marks, &mut self.verdict);
+            }
+            return;
+        }
         let base_view = &engine.views[0];
         if base_view.kinds & kind != 0 {
             run(
@@ -356,17 +366,12 @@ impl Sink for Inspection<'_, '_> {
         }
         let shell_view = &engine.views[1];
         if shell_view.kinds & kind != 0 {
-            let text: &[u8] = if normalize::has_shell_tricks(self.base) {
-                normalize::shell(self.base, self.shell);
-                self.shell
-            } else {
-                self.base
-            };
+            normalize::shell(self.base, self.shell);
             run(
                 engine,
                 shell_view,
                 kind,
-                text,
+                self.shell,
                 self.marks,
                 &mut self.verdict,
             );

@@ -17,6 +17,12 @@ const DECODE_ROUNDS: usize = 3;
 /// `plus_space`: the part is form-encoded, so `+` is a space. `path`: the part is
 /// a URL path.
 pub(crate) fn base(src: &[u8], plus_space: bool, path: bool, out: &mut Vec<u8>, tmp: &mut Vec<u8>) {
+    out.clear();
+    if is_plain(src, plus_space, path) {
+        // Nothing to decode, fold or compact: the base form is the lowercase.
+        out.extend(src.iter().map(u8::to_ascii_lowercase));
+        return;
+    }
     tmp.clear();
     percent_decode(src, plus_space, tmp);
     for _ in 1..DECODE_ROUNDS {
@@ -29,6 +35,27 @@ pub(crate) fn base(src: &[u8], plus_space: bool, path: bool, out: &mut Vec<u8>, 
     }
     out.clear();
     clean(tmp, path, out);
+}
+
+/// Whether `src` has nothing the base form would change but case: no escape,
+/// entity, comment, control or non-ASCII byte, and no whitespace run.
+fn is_plain(src: &[u8], plus_space: bool, path: bool) -> bool {
+    let mut last = 0u8;
+    for &b in src {
+        let odd = match b {
+            b'%' | b'&' | b'\\' | 0x80..=0xff | 0..=0x1f | 0x7f => true,
+            b'+' => plus_space,
+            b'*' => last == b'/',
+            b' ' => last == b' ',
+            b'/' => path && last == b'/',
+            _ => false,
+        };
+        if odd {
+            return false;
+        }
+        last = b;
+    }
+    true
 }
 
 /// Whether `text` has something the shell form would change.

@@ -1,0 +1,418 @@
+//! The engine: built once from rule sources and options, then `inspect` per
+//! request. Owns the per-view Aho-Corasick prefilters (a check runs only when one
+//! of its rule's keywords occurs in the part), the anomaly scoring, and the
+//! per-worker [`Scratch`] that keeps the request path allocation-free.
+//!
+//! Must not lock, block or do I/O in `inspect` (reading rule files happens in
+//! the constructors, at start), and must not decide what a verdict leads to.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use serde::Serialize;
+
+use crate::class::{Class, Severity};
+use crate::error::SignatureError;
+use crate::normalize;
+use crate::parts::{self, Sink};
+use crate::request::Request;
+use crate::rules::{self, BUNDLED_RULES, Check, Rule, View, part};
+
+/// How the engine is built. Each field is a setting of the `signatures` config
+/// section.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// 1..=4 (default 1): rules with a higher paranoia level are not loaded.
+    /// Higher levels catch more and block more legitimate traffic.
+    pub paranoia: u8,
+    /// Anomaly score at which a request is blocked (default 5: one critical
+    /// hit, or a warning plus a notice).
+    pub threshold: u32,
+    /// Rule ids not to load. Each must name a loaded rule.
+    pub disabled: Vec<String>,
+    /// Most body bytes inspected, in bytes (default 8 KiB). Anything later in
+    /// the body is not seen.
+    pub body_bytes: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            paranoia: 1,
+            threshold: 5,
+            disabled: Vec::new(),
+            body_bytes: 8 * 1024,
+        }
+    }
+}
+
+/// A compiled rule set. `Send + Sync`; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Vec<Rule>,
+    /// Base-view rules, shell-view rules, and both: a part without shell
+    /// tricks has identical views, so one pass of the combined index serves.
+    views: [ViewIndex; 3],
+    threshold: u32,
+    body_bytes: usize,
+    /// Part kinds at least one rule targets: others are not even normalised.
+    kinds: u16,
+}
+
+/// The prefilter of one view.
+#[derive(Debug)]
+struct ViewIndex {
+    ac: Option<AhoCorasick>,
+    /// Rules (indices into `Engine::rules`) per keyword pattern.
+    pattern_rules: Vec<Vec<u32>>,
+    /// Rules without keywords: they run on every part they target.
+    unconditional: Vec<u32>,
+    kinds: u16,
+}
+
+/// What the engine found in one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// The anomaly score: the sum of the hits' severity scores.
+    pub score: u32,
+    /// `score >= threshold`. Whether to enforce it is the caller's decision.
+    pub blocked: bool,
+    /// The rules that matched, each once, in the order they matched.
+    pub hits: Vec<Hit>,
+}
+
+/// One rule that matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    /// The rule's id.
+    #[serde(serialize_with = "serialize_str")]
+    pub rule_id: Arc<str>,
+    /// The rule's class.
+    pub class: Class,
+    /// The rule's severity.
+    pub severity: Severity,
+}
+
+/// Reusable per-worker buffers: keep one per worker thread and pass it to every
+/// `inspect`, so the request path does not allocate once they have grown.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    base: Vec<u8>,
+    tmp: Vec<u8>,
+    shell: Vec<u8>,
+    body: Vec<u8>,
+    marks: Marks,
+}
+
+/// Per-rule stamps: which rules are candidates for the current part and which
+/// already hit in the current request, without clearing arrays per request.
+#[derive(Debug, Default)]
+struct Marks {
+    candidate: Vec<u32>,
+    hit: Vec<u32>,
+    part_gen: u32,
+    request_gen: u32,
+    list: Vec<u32>,
+}
+
+fn serialize_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
+
+impl Engine {
+    /// The bundled rules.
+    pub fn bundled(options: EngineOptions) -> Result<Engine, SignatureError> {
+        Engine::from_sources(&[("bundled", BUNDLED_RULES)], options)
+    }
+
+    /// The bundled rules plus the operator's rules in `extra_rules_toml`.
+    pub fn with_rules(
+        extra_rules_toml: &str,
+        options: EngineOptions,
+    ) -> Result<Engine, SignatureError> {
+        Engine::from_sources(
+            &[("bundled", BUNDLED_RULES), ("extra", extra_rules_toml)],
+            options,
+        )
+    }
+
+    /// The bundled rules plus the operator's rule files.
+    pub fn with_rule_files(
+        paths: &[&Path],
+        options: EngineOptions,
+    ) -> Result<Engine, SignatureError> {
+        let mut texts = Vec::with_capacity(paths.len());
+        for p in paths {
+            let text = std::fs::read_to_string(p).map_err(|source| SignatureError::Io {
+                path: p.to_path_buf(),
+                source,
+            })?;
+            texts.push((p.display().to_string(), text));
+        }
+        let mut sources = vec![("bundled", BUNDLED_RULES)];
+        sources.extend(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+        Engine::from_sources(&sources, options)
+    }
+
+    /// Rules from named sources (`(name, toml)`; the name appears in errors),
+    /// without the bundled file unless it is one of them.
+    pub fn from_sources(
+        sources: &[(&str, &str)],
+        options: EngineOptions,
+    ) -> Result<Engine, SignatureError> {
+        if !(1..=4).contains(&options.paranoia) {
+            return Err(SignatureError::Option {
+                key: "paranoia",
+                message: format!("{} is not in 1..=4", options.paranoia),
+            });
+        }
+        if options.threshold == 0 {
+            return Err(SignatureError::Option {
+                key: "threshold",
+                message: "0 would block every request; use at least 1".into(),
+            });
+        }
+        let mut all: Vec<Rule> = Vec::new();
+        for (name, text) in sources {
+            for rule in rules::parse(text, name)? {
+                if all.iter().any(|r| r.id == rule.id) {
+                    return Err(SignatureError::Rule {
+                        id: rule.id.to_string(),
+                        source_name: (*name).to_owned(),
+                        message: "duplicate id: a rule with this id is already loaded".into(),
+                    });
+                }
+                all.push(rule);
+            }
+        }
+        for d in &options.disabled {
+            if !all.iter().any(|r| *r.id == **d) {
+                return Err(SignatureError::UnknownDisabled(d.clone()));
+            }
+        }
+        let rules: Vec<Rule> = all
+            .into_iter()
+            .filter(|r| r.paranoia <= options.paranoia)
+            .filter(|r| !options.disabled.iter().any(|d| *r.id == **d))
+            .collect();
+        let views = [
+            ViewIndex::build(&rules, |v| v == View::Base)?,
+            ViewIndex::build(&rules, |v| v == View::Shell)?,
+            ViewIndex::build(&rules, |_| true)?,
+        ];
+        let kinds = views[0].kinds | views[1].kinds;
+        Ok(Engine {
+            rules,
+            views,
+            threshold: options.threshold,
+            body_bytes: options.body_bytes,
+            kinds,
+        })
+    }
+
+    /// How many rules are loaded (after paranoia and disabling).
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The ids of the loaded rules.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| &*r.id)
+    }
+
+    /// Inspects one request. Does not allocate on a request without hits once
+    /// `scratch` has grown to the largest part seen.
+    pub fn inspect(&self, req: &Request<'_>, scratch: &mut Scratch) -> Verdict {
+        let Scratch {
+            base,
+            tmp,
+            shell,
+            body,
+            marks,
+        } = scratch;
+        marks.start_request(self.rules.len());
+        let mut inspection = Inspection {
+            engine: self,
+            base,
+            tmp,
+            shell,
+            marks,
+            verdict: Verdict::default(),
+        };
+        parts::walk(req, self.body_bytes, body, &mut inspection);
+        let mut verdict = inspection.verdict;
+        verdict.blocked = verdict.score >= self.threshold;
+        verdict
+    }
+}
+
+impl ViewIndex {
+    fn build(rules: &[Rule], view: impl Fn(View) -> bool) -> Result<ViewIndex, SignatureError> {
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut unconditional = Vec::new();
+        let mut kinds = 0;
+        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| view(r.view)) {
+            let i = i as u32;
+            kinds |= rule.targets;
+            if rule.keywords.is_empty() {
+                unconditional.push(i);
+            }
+            for k in &rule.keywords {
+                match patterns.iter().position(|p| p == k) {
+                    Some(p) => pattern_rules[p].push(i),
+                    None => {
+                        patterns.push(k);
+                        pattern_rules.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let ac = if patterns.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&patterns)
+                .map_err(|e| SignatureError::Option {
+                    key: "rules",
+                    message: format!("building the keyword prefilter: {e}"),
+                })?;
+            Some(ac)
+        };
+        Ok(ViewIndex {
+            ac,
+            pattern_rules,
+            unconditional,
+            kinds,
+        })
+    }
+}
+
+impl Marks {
+    fn start_request(&mut self, rules: usize) {
+        if self.hit.len() != rules {
+            self.hit = vec![0; rules];
+            self.candidate = vec![0; rules];
+        }
+        self.request_gen = self.request_gen.wrapping_add(1);
+        if self.request_gen == 0 {
+            self.hit.fill(0);
+            self.request_gen = 1;
+        }
+    }
+
+    fn start_part(&mut self) {
+        self.list.clear();
+        self.part_gen = self.part_gen.wrapping_add(1);
+        if self.part_gen == 0 {
+            self.candidate.fill(0);
+            self.part_gen = 1;
+        }
+    }
+
+    fn offer(&mut self, rule: u32, targets: u16, kind: u16) {
+        let r = rule as usize;
+        if targets & kind != 0
+            && self.candidate[r] != self.part_gen
+            && self.hit[r] != self.request_gen
+        {
+            self.candidate[r] = self.part_gen;
+            self.list.push(rule);
+        }
+    }
+}
+
+/// One request's inspection: the engine, the scratch buffers and the verdict so
+/// far. Receives the request's parts.
+struct Inspection<'e, 's> {
+    engine: &'e Engine,
+    base: &'s mut Vec<u8>,
+    tmp: &'s mut Vec<u8>,
+    shell: &'s mut Vec<u8>,
+    marks: &'s mut Marks,
+    verdict: Verdict,
+}
+
+impl Sink for Inspection<'_, '_> {
+    fn part(&mut self, kind: u16, raw: &[u8], plus_space: bool) {
+        let engine = self.engine;
+        if raw.is_empty() || engine.kinds & kind == 0 {
+            return;
+        }
+        // A `+` in a path is literal to the server, but attackers use it as a
+        // space there too; reading it as one only widens what rules see.
+        let path = kind == part::PATH;
+        normalize::base(raw, plus_space || path, path, self.base, self.tmp);
+        if !normalize::has_shell_tricks(self.base) {
+            let both = &engine.views[2];
+            if both.kinds & kind != 0 {
+                run(engine, both, kind, self.base, self.marks, &mut self.verdict);
+            }
+            return;
+        }
+        let base_view = &engine.views[0];
+        if base_view.kinds & kind != 0 {
+            run(
+                engine,
+                base_view,
+                kind,
+                self.base,
+                self.marks,
+                &mut self.verdict,
+            );
+        }
+        let shell_view = &engine.views[1];
+        if shell_view.kinds & kind != 0 {
+            normalize::shell(self.base, self.shell);
+            run(
+                engine,
+                shell_view,
+                kind,
+                self.shell,
+                self.marks,
+                &mut self.verdict,
+            );
+        }
+    }
+}
+
+/// Runs one view's rules over one normalised part.
+fn run(
+    engine: &Engine,
+    view: &ViewIndex,
+    kind: u16,
+    text: &[u8],
+    marks: &mut Marks,
+    verdict: &mut Verdict,
+) {
+    marks.start_part();
+    if let Some(ac) = &view.ac {
+        for m in ac.find_overlapping_iter(text) {
+            for &r in &view.pattern_rules[m.pattern().as_usize()] {
+                marks.offer(r, engine.rules[r as usize].targets, kind);
+            }
+        }
+    }
+    for &r in &view.unconditional {
+        marks.offer(r, engine.rules[r as usize].targets, kind);
+    }
+    for &r in &marks.list {
+        let rule = &engine.rules[r as usize];
+        let matched = match &rule.check {
+            Check::Regex(re) => re.is_match(text),
+            Check::Detector(d) => d.detect(text),
+        } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
+        if matched {
+            marks.hit[r as usize] = marks.request_gen;
+            verdict.score += rule.severity.score();
+            verdict.hits.push(Hit {
+                rule_id: rule.id.clone(),
+                class: rule.class,
+                severity: rule.severity,
+            });
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The engine against the shared corpora (`../shared/corpus`, beside the repo):
+//! per-class detection over the CRS regression attack tests and the false
+//! positive rate over benign sentences must not fall behind the figures the
+//! bundled rules reached (minus a small margin), so a rule change that loses
+//! detection or adds false positives fails CI.
+//!
+//! Figures when these floors were set (all tests / benign): sqli 54.4%,
+//! xss 80.2%, lfi 84.8%, rce 64.3%, rfi 33.3%, php 79.5%, java 93.7%,
+//! generic 84.5%; FP 0.07%.
+
+use std::path::PathBuf;
+
+use palisade_signatures::corpus::{self, Split};
+use palisade_signatures::{Engine, EngineOptions};
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus"))
+}
+
+/// Floors per class: the reached rate minus about two points.
+const FLOORS: &[(&str, f64)] = &[
+    ("sqli", 0.52),
+    ("xss", 0.78),
+    ("lfi", 0.82),
+    ("rce", 0.60),
+    ("rfi", 0.30),
+    ("php", 0.77),
+    ("java", 0.91),
+    ("generic", 0.82),
+];
+
+/// The reached false-positive rate (0.07%) plus a margin.
+const FP_CEILING: f64 = 0.002;
+
+#[test]
+fn detection_per_class_stays_at_its_floor() -> anyhow::Result<()> {
+    let path = corpus_dir().join("crs-regression.jsonl");
+    let tests = corpus::load_crs(&path)?;
+    let engine = Engine::bundled(EngineOptions::default())?;
+    let report = corpus::crs_report(&engine, &tests, Split::All);
+    println!("{report}");
+    for &(class, floor) in FLOORS {
+        let row = report
+            .classes
+            .iter()
+            .find(|r| r.class == class)
+            .ok_or_else(|| anyhow::anyhow!("class {class} missing from the corpus"))?;
+        assert!(
+            row.rate >= floor,
+            "{class}: detection {:.1}% fell below {:.1}%",
+            row.rate * 100.0,
+            floor * 100.0
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn false_positives_stay_under_the_ceiling() -> anyhow::Result<()> {
+    let lines = corpus::load_benign(&corpus_dir().join("benign-sentences.txt"))?;
+    assert!(
+        lines.len() > 14_000,
+        "the benign corpus shrank: {}",
+        lines.len()
+    );
+    let engine = Engine::bundled(EngineOptions::default())?;
+    let (report, blocked) = corpus::benign_report(&engine, &lines);
+    println!("{report}");
+    assert!(
+        report.fp_rate <= FP_CEILING,
+        "false positives {:.3}% above {:.3}%; first: {:?}",
+        report.fp_rate * 100.0,
+        FP_CEILING * 100.0,
+        blocked.first()
+    );
+    Ok(())
+}

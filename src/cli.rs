@@ -1,4 +1,4 @@
-//! Owns the command line: `run`, `check` and `demo`, their exit codes, and what
+//! Owns the command line: `run`, `check`, `demo` and `rules test`, their exit codes, and what
 //! they print. Config problems are printed, every one with its key and a hint,
 //! before any socket is bound.
 
@@ -11,7 +11,7 @@ use palisade_models::Config;
 use palisade_models::config::{ConfigError, ConfigProblem};
 
 use crate::app::PalisadeBuilder;
-use crate::{demo, logging};
+use crate::{demo, logging, rules};
 
 /// Exit code for an unusable configuration.
 const EXIT_CONFIG: u8 = 2;
@@ -40,11 +40,36 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Attack-signature rules: replay corpora through the engine.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Run Palisade in front of a built-in sample API, with an embedded config.
     Demo {
         /// Where the proxy listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Per-class detection over raw attack requests (CRS regression format,
+    /// JSON lines) and the false-positive rate over benign lines.
+    Test {
+        /// JSON lines of raw requests, as ../shared/corpus/crs-regression.jsonl.
+        #[arg(long, value_name = "FILE.jsonl")]
+        corpus: Option<PathBuf>,
+        /// Text, one benign line each, sent as a query value and a JSON string.
+        #[arg(long, value_name = "FILE.txt")]
+        benign: Option<PathBuf>,
+        /// Set the engine up as this config's [signatures] does (default: defaults).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -58,6 +83,20 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Demo { listen } => run_blocking(demo::run(listen)),
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    corpus,
+                    benign,
+                    config,
+                    json,
+                },
+        } => rules::test(&rules::RulesTest {
+            corpus,
+            benign,
+            config,
+            json,
+        }),
     }
 }
 

@@ -9,5 +9,6 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod logging;
+mod rules;
 
 pub use app::{Palisade, PalisadeBuilder};

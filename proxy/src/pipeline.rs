@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use palisade_models::Denial;
+use palisade_models::config::InspectMode;
 
 use crate::body::ProxyBody;
 use crate::conn::ConnInfo;
@@ -48,6 +49,10 @@ pub(crate) async fn handle(
         Err(d) => {
             ctx.deny(d);
             let ev = ctx.rec.event();
+            let detail = ev
+                .signatures
+                .as_ref()
+                .map(|m| format!("rules {}", m.rule_ids.join(",")));
             DenyEvent {
                 phase: d.phase,
                 code: d.code,
@@ -56,7 +61,7 @@ pub(crate) async fn handle(
                 method: Some(ev.method.as_str()),
                 path: Some(&ev.path),
                 api_key_id: ev.api_key_id.as_deref(),
-                detail: ctx.deny_detail,
+                detail: detail.as_deref().or(ctx.deny_detail),
             }
             .emit(&w.shared.stats);
             respond::denial(d, &ctx.request_id, &s.request_id_header, ctx.limited)
@@ -73,16 +78,24 @@ async fn proceed(
     req: Request<Incoming>,
     w: &Worker,
 ) -> Result<Response<ProxyBody>, Denial> {
-    let login = ctx
-        .route
-        .and_then(|i| w.shared.routes.get(i).login.as_ref());
-    let want = if login.is_some_and(|l| l.username_field.is_some()) {
-        USERNAME_READ_AHEAD
-    } else {
-        0
-    };
+    let table = &w.shared.routes;
+    let login = ctx.route.and_then(|i| table.get(i).login.as_ref());
+    let engine = w.shared.signatures.as_deref();
+    let mode = table.inspect_mode(ctx.route);
+    let mut want = 0;
+    if login.is_some_and(|l| l.username_field.is_some()) {
+        want = USERNAME_READ_AHEAD;
+    }
+    if engine.is_some() && mode != InspectMode::Off {
+        want = want.max(w.shared.inspect_body_bytes);
+    }
     let (parts, body) = req.into_parts();
     let (body, ahead) = read_body(ctx, body, w, want).await?;
+    if let Some(e) = engine
+        && let Flow::Deny(d) = inspect(ctx, &parts, &ahead, mode, e, &w.scratch)
+    {
+        return Err(d);
+    }
     if let Some(l) = login {
         let hash = l.username(&w.shared.salt, &parts.headers, &ahead);
         ctx.rec.set_username(hash);
@@ -116,6 +129,6 @@ fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
     run!(authorize(ctx, &w.shared.routes));
     run!(validate(ctx, req));
     run!(limit(ctx, req, &w.shared.routes, &w.shared.limits));
-    run!(inspect(ctx, req));
+    // inspect runs in `proceed`, once the body's first KiB are read.
     Flow::Continue
 }

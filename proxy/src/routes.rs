@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::Method;
 
 use palisade_models::Config;
-use palisade_models::config::{RouteAuth, UnknownRoutes};
+use palisade_models::config::{InspectMode, RouteAuth, UnknownRoutes};
 
 use crate::error::ProxyError;
 use crate::login::LoginPolicy;
@@ -23,6 +23,8 @@ pub(crate) struct RouteTable {
     routes: Vec<Route>,
     pub(crate) unknown: UnknownRoutes,
     pub(crate) default_max_body: u64,
+    /// Inspection for undeclared paths let through.
+    pub(crate) default_inspect: InspectMode,
 }
 
 /// One declared route's policy.
@@ -39,6 +41,7 @@ pub(crate) struct Route {
     pub(crate) max_url_bytes: Option<usize>,
     /// Set on login routes.
     pub(crate) login: Option<Arc<LoginPolicy>>,
+    pub(crate) inspect: InspectMode,
 }
 
 impl RouteTable {
@@ -51,6 +54,7 @@ impl RouteTable {
             routes: Vec::with_capacity(config.route.len()),
             unknown: config.routes.unknown,
             default_max_body: config.routes.max_body_bytes,
+            default_inspect: config.signatures.mode,
         };
         for r in &config.route {
             let index = table.routes.len();
@@ -66,6 +70,7 @@ impl RouteTable {
                     .as_ref()
                     .map(|l| LoginPolicy::build(l).map(Arc::new))
                     .transpose()?,
+                inspect: r.inspect.unwrap_or(config.signatures.mode),
             });
             let conflict = |e: matchit::InsertError| ProxyError::Config {
                 key: "route",
@@ -111,6 +116,17 @@ impl RouteTable {
 
     pub(crate) fn get(&self, index: usize) -> &Route {
         &self.routes[index]
+    }
+
+    /// The inspection mode for a request on `route` (None: undeclared).
+    pub(crate) fn inspect_mode(&self, route: Option<usize>) -> InspectMode {
+        route.map_or(self.default_inspect, |i| self.routes[i].inspect)
+    }
+
+    /// True when some route (or the undeclared default) inspects requests.
+    pub(crate) fn inspects(&self) -> bool {
+        self.default_inspect != InspectMode::Off
+            || self.routes.iter().any(|r| r.inspect != InspectMode::Off)
     }
 }
 

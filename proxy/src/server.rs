@@ -31,6 +31,7 @@ use crate::settings::Settings;
 use crate::stats::{ProxyStats, Throttle};
 use crate::tls;
 use crate::upstream::{Upstream, UpstreamTls, upstream_tls};
+use palisade_signatures::{Engine, EngineOptions, Scratch};
 
 /// Backlog of each listening socket.
 const BACKLOG: i32 = 1024;
@@ -55,6 +56,10 @@ pub(crate) struct Shared {
     /// Shared by all workers: a client's limit holds across connections and
     /// workers, so its state is one concurrent table, not one per worker.
     pub(crate) limits: Arc<RateLimits>,
+    /// The attack-signature engine; None when no route inspects.
+    pub(crate) signatures: Option<Arc<Engine>>,
+    /// Request body bytes the engine inspects (`signatures.body_bytes`).
+    pub(crate) inspect_body_bytes: usize,
     /// Verifies bearer tokens; None when no JWT key is configured.
     pub(crate) jwt: Option<JwtVerifier>,
     /// The key of login username hashes.
@@ -74,6 +79,8 @@ pub(crate) struct Worker {
     pub(crate) h1: http1::Builder,
     pub(crate) h2: http2::Builder<TokioExecutor>,
     pub(crate) upstream_warnings: Throttle,
+    /// The signature engine's working memory; only this worker's thread uses it.
+    pub(crate) scratch: std::sync::Mutex<Scratch>,
 }
 
 /// A proxy whose sockets are bound, not yet serving.
@@ -112,7 +119,31 @@ pub fn preflight(config: &Config) -> Result<(), ProxyError> {
     RateLimits::build(config, Arc::new(palisade_models::SystemClock::new()))?;
     Salt::from_config(config)?;
     jwt_verifier(config, Arc::new(palisade_models::SystemClock::new()))?;
+    signature_engine(config, &RouteTable::build(config)?)?;
     prepare_tls(config, &settings).map(|_| ())
+}
+
+fn signature_engine(
+    config: &Config,
+    routes: &RouteTable,
+) -> Result<Option<Arc<Engine>>, ProxyError> {
+    if !routes.inspects() {
+        return Ok(None);
+    }
+    let s = &config.signatures;
+    let options = EngineOptions {
+        paranoia: s.paranoia,
+        threshold: s.threshold,
+        disabled: s.disable.clone(),
+        body_bytes: s.body_bytes,
+    };
+    let files: Vec<&std::path::Path> = s.rules_files.iter().map(|p| p.as_path()).collect();
+    Engine::with_rule_files(&files, options)
+        .map(|e| Some(Arc::new(e)))
+        .map_err(|e| ProxyError::Config {
+            key: "signatures",
+            message: e.to_string(),
+        })
 }
 
 fn jwt_verifier(config: &Config, clock: SharedClock) -> Result<Option<JwtVerifier>, ProxyError> {
@@ -143,6 +174,7 @@ impl Proxy {
         let sweep_every = config.rate_limits.sweep_interval.duration();
         let salt = Salt::from_config(config)?;
         let jwt = jwt_verifier(config, deps.clock.clone())?;
+        let signatures = signature_engine(config, &routes)?;
         let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
@@ -166,6 +198,8 @@ impl Proxy {
                 limits,
                 salt,
                 jwt,
+                signatures,
+                inspect_body_bytes: config.signatures.body_bytes,
                 blocks: deps.blocks,
                 tee: deps.tee,
                 clock: deps.clock,
@@ -333,6 +367,7 @@ impl WorkerJob {
             h1,
             h2,
             upstream_warnings: Throttle::default(),
+            scratch: std::sync::Mutex::default(),
         });
         if self.housekeeping
             && let Some(jwt) = &self.shared.jwt

@@ -77,6 +77,12 @@ Try:
   A path the API does not declare is refused with 404 "unknown_route":
   curl -i http://{proxy}/api/admin
 
+  An attack signature gets 403 "signature":
+  curl -i "http://{proxy}/api/catalog?q=1'%20UNION%20SELECT%20password%20FROM%20users--"
+
+  The login allows 5 attempts a minute per client, then 429 with Retry-After;
+  each attempt's event records login_ok or login_failed.
+
   A blocked client (a static block in the demo config) gets 403 "blocked":
   curl -i -H 'X-Forwarded-For: 203.0.113.66' http://{proxy}/api/catalog
 

@@ -82,13 +82,5 @@ fn engine(config: Option<&Path>) -> Result<Engine, String> {
         return Engine::bundled(EngineOptions::default()).map_err(|e| e.to_string());
     };
     let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let s = &config.signatures;
-    let options = EngineOptions {
-        paranoia: s.paranoia,
-        threshold: s.threshold,
-        disabled: s.disable.clone(),
-        body_bytes: s.body_bytes,
-    };
-    let files: Vec<&Path> = s.rules_files.iter().map(PathBuf::as_path).collect();
-    Engine::with_rule_files(&files, options).map_err(|e| format!("signatures: {e}"))
+    palisade_proxy::build_signature_engine(&config).map_err(|e| e.to_string())
 }

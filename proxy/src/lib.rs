@@ -32,6 +32,6 @@ pub use conn::ConnInfo;
 pub use error::ProxyError;
 pub use flow::Flow;
 pub use jwt::{Identity, JwtError, JwtUpstreamHeaders, JwtVerifier};
-pub use server::{Proxy, ProxyDeps, RunningProxy, preflight};
+pub use server::{Proxy, ProxyDeps, RunningProxy, build_signature_engine, preflight};
 pub use settings::Settings;
 pub use stats::ProxyStats;

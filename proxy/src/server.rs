@@ -130,6 +130,12 @@ fn signature_engine(
     if !routes.inspects() {
         return Ok(None);
     }
+    build_signature_engine(config).map(|e| Some(Arc::new(e)))
+}
+
+/// The signature engine as the config's `[signatures]` sets it up: bundled
+/// rules plus `rules_files`, less `disable`.
+pub fn build_signature_engine(config: &Config) -> Result<Engine, ProxyError> {
     let s = &config.signatures;
     let options = EngineOptions {
         paranoia: s.paranoia,
@@ -138,12 +144,10 @@ fn signature_engine(
         body_bytes: s.body_bytes,
     };
     let files: Vec<&std::path::Path> = s.rules_files.iter().map(|p| p.as_path()).collect();
-    Engine::with_rule_files(&files, options)
-        .map(|e| Some(Arc::new(e)))
-        .map_err(|e| ProxyError::Config {
-            key: "signatures",
-            message: e.to_string(),
-        })
+    Engine::with_rule_files(&files, options).map_err(|e| ProxyError::Config {
+        key: "signatures",
+        message: e.to_string(),
+    })
 }
 
 fn jwt_verifier(config: &Config, clock: SharedClock) -> Result<Option<JwtVerifier>, ProxyError> {

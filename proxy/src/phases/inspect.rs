@@ -19,6 +19,9 @@ use palisade_signatures::{Engine, Request, Scratch};
 use crate::context::RequestCtx;
 use crate::flow::Flow;
 
+/// Headers passed to the engine without allocating.
+const STACK_HEADERS: usize = 32;
+
 pub(crate) fn inspect(
     ctx: &mut RequestCtx,
     parts: &Parts,
@@ -30,16 +33,30 @@ pub(crate) fn inspect(
     if mode == InspectMode::Off {
         return Flow::Continue;
     }
-    let headers: Vec<(&str, &[u8])> = parts
+    // On the stack for ordinary requests; a request with more headers than
+    // that pays one allocation rather than going uninspected.
+    let mut on_stack: [(&str, &[u8]); STACK_HEADERS] = [("", &[]); STACK_HEADERS];
+    let on_heap: Vec<(&str, &[u8])>;
+    let pairs = parts
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .collect();
+        .map(|(n, v)| (n.as_str(), v.as_bytes()));
+    let headers: &[(&str, &[u8])] = if parts.headers.len() <= STACK_HEADERS {
+        let mut n = 0;
+        for (slot, pair) in on_stack.iter_mut().zip(pairs) {
+            *slot = pair;
+            n += 1;
+        }
+        &on_stack[..n]
+    } else {
+        on_heap = pairs.collect();
+        &on_heap
+    };
     let request = Request {
         method: parts.method.as_str(),
         path: parts.uri.path().as_bytes(),
         query: parts.uri.query().map(str::as_bytes),
-        headers: &headers,
+        headers,
         content_type: parts
             .headers
             .get(CONTENT_TYPE)

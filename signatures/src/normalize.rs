@@ -254,8 +254,16 @@ fn clean(src: &[u8], path: bool, out: &mut Vec<u8>) {
                 }
             }
             b'&' => {
-                if let Some((cp, used)) = entity(&src[i + 1..]) {
+                if let Some((mut cp, used)) = entity(&src[i + 1..]) {
                     i += 1 + used;
+                    // `&amp;lt;`: an entity escaped once more, as XML bodies
+                    // and double-escaping templates carry them.
+                    if cp == u32::from(b'&')
+                        && let Some((inner, more)) = entity(&src[i..])
+                    {
+                        cp = inner;
+                        i += more;
+                    }
                     if cp < 0x80 {
                         push_clean(cp as u8, path, out);
                     } else {
@@ -384,6 +392,7 @@ mod tests {
         assert_eq!(b("c\\u006fnsole"), "console");
         assert_eq!(b("\\x3cscript"), "<script");
         assert_eq!(b("AT&T and R&D"), "at&t and r&d");
+        assert_eq!(b("ja&amp;tab;va&amp;#115;"), "ja vas");
     }
 
     #[test]

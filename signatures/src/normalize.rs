@@ -244,6 +244,21 @@ fn clean(src: &[u8], path: bool, out: &mut Vec<u8>) {
                 c = ((b & 1) << 6) | (next & 0x3f);
                 step = 2;
             }
+            // Typographic quotes and the acute accent: some collations and
+            // application layers fold them to ASCII quotes, so attackers use
+            // them to close strings past filters that look for `'`.
+            0xe2 if next == 0x80 && matches!(src.get(i + 2), Some(0x98..=0x9b)) => {
+                c = b'\'';
+                step = 3;
+            }
+            0xe2 if next == 0x80 && matches!(src.get(i + 2), Some(0x9c..=0x9f)) => {
+                c = b'"';
+                step = 3;
+            }
+            0xc2 if next == 0xb4 => {
+                c = b'\'';
+                step = 2;
+            }
             0xe0 if (0x80..0xa0).contains(&next) => {
                 if let Some(&n2) = src.get(i + 2) {
                     let cp = (u32::from(next & 0x3f) << 6) | u32::from(n2 & 0x3f);
@@ -254,8 +269,16 @@ fn clean(src: &[u8], path: bool, out: &mut Vec<u8>) {
                 }
             }
             b'&' => {
-                if let Some((cp, used)) = entity(&src[i + 1..]) {
+                if let Some((mut cp, used)) = entity(&src[i + 1..]) {
                     i += 1 + used;
+                    // `&amp;lt;`: an entity escaped once more, as XML bodies
+                    // and double-escaping templates carry them.
+                    if cp == u32::from(b'&')
+                        && let Some((inner, more)) = entity(&src[i..])
+                    {
+                        cp = inner;
+                        i += more;
+                    }
                     if cp < 0x80 {
                         push_clean(cp as u8, path, out);
                     } else {
@@ -384,12 +407,14 @@ mod tests {
         assert_eq!(b("c\\u006fnsole"), "console");
         assert_eq!(b("\\x3cscript"), "<script");
         assert_eq!(b("AT&T and R&D"), "at&t and r&d");
+        assert_eq!(b("ja&amp;tab;va&amp;#115;"), "ja vas");
     }
 
     #[test]
     fn folds_overlong_utf8_and_normalises_paths() {
         assert_eq!(b("..%c0%af..%c0%afetc"), "../../etc");
         assert_eq!(b("%e0%80%ae%e0%80%ae/"), "../");
+        assert_eq!(b("1%E2%80%99 or %C2%B4a%E2%80%9D"), "1' or 'a\"");
         assert_eq!(p("/a//b\\..\\..\\WIN.ini"), "/a/b/../../win.ini");
     }
 

@@ -38,7 +38,9 @@ const TARGETS: &[(&str, u16)] = &[
     ("arg_names", part::ARG_NAME),
     ("args", part::ARG | part::BODY),
     ("cookie_names", part::COOKIE_NAME),
-    ("cookies", part::COOKIE),
+    // Attackers put payloads in cookie names as readily as in values (CRS
+    // targets REQUEST_COOKIES_NAMES beside REQUEST_COOKIES everywhere).
+    ("cookies", part::COOKIE | part::COOKIE_NAME),
     ("user_agent", part::USER_AGENT),
     ("referer", part::REFERER),
     ("headers", part::USER_AGENT | part::REFERER | part::HEADER),

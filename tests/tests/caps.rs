@@ -165,3 +165,18 @@ async fn oversized_heads_and_urls_on_http2() {
     assert_eq!(long.status(), StatusCode::URI_TOO_LONG);
     assert_eq!(up.count(), 1);
 }
+
+#[tokio::test]
+async fn a_body_stalled_before_the_inspected_prefix_gets_408() {
+    let (up, side) = setup().await;
+    let mut s = TcpStream::connect(side.addr).await.unwrap();
+    // Signatures are on (block, the default): the first body_bytes (or the
+    // whole body) must arrive within header_read before anything goes upstream.
+    s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let resp = raw::read_response(&mut s).await;
+    assert_eq!(raw::status(&resp), 408, "{resp}");
+    assert!(resp.contains("\"reason\":\"header_timeout\""), "{resp}");
+    assert_eq!(up.count(), 0, "nothing reached the upstream");
+}

@@ -113,14 +113,42 @@ pub struct RunningProxy {
 
 /// Checks everything `Proxy::bind` would, without binding: settings, TLS material.
 pub fn preflight(config: &Config) -> Result<(), ProxyError> {
-    let settings = Settings::from_config(config)?;
-    RouteTable::build(config)?;
-    ApiKeys::build(config)?;
-    RateLimits::build(config, Arc::new(palisade_models::SystemClock::new()))?;
-    Salt::from_config(config)?;
-    jwt_verifier(config, Arc::new(palisade_models::SystemClock::new()))?;
-    signature_engine(config, &RouteTable::build(config)?)?;
-    prepare_tls(config, &settings).map(|_| ())
+    Built::from_config(config, Arc::new(palisade_models::SystemClock::new())).map(|_| ())
+}
+
+/// Everything the proxy builds from a config before it binds a socket.
+/// `preflight` builds it and drops it, `bind` keeps it: one list, so a check
+/// cannot be added to one and forgotten in the other.
+struct Built {
+    settings: Settings,
+    routes: RouteTable,
+    api_keys: ApiKeys,
+    limits: Arc<RateLimits>,
+    salt: Salt,
+    jwt: Option<JwtVerifier>,
+    signatures: Option<Arc<Engine>>,
+    acceptor: Option<TlsAcceptor>,
+    upstream_tls: Option<UpstreamTls>,
+}
+
+impl Built {
+    fn from_config(config: &Config, clock: SharedClock) -> Result<Built, ProxyError> {
+        let settings = Settings::from_config(config)?;
+        let routes = RouteTable::build(config)?;
+        let signatures = signature_engine(config, &routes)?;
+        let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
+        Ok(Built {
+            api_keys: ApiKeys::build(config)?,
+            limits: Arc::new(RateLimits::build(config, clock.clone())?),
+            salt: Salt::from_config(config)?,
+            jwt: jwt_verifier(config, clock)?,
+            settings,
+            routes,
+            signatures,
+            acceptor,
+            upstream_tls,
+        })
+    }
 }
 
 fn signature_engine(
@@ -171,15 +199,18 @@ fn prepare_tls(
 impl Proxy {
     /// Prepares TLS, then binds every listener.
     pub fn bind(config: &Config, deps: ProxyDeps) -> Result<Proxy, ProxyError> {
-        let settings = Settings::from_config(config)?;
-        let routes = RouteTable::build(config)?;
-        let api_keys = ApiKeys::build(config)?;
-        let limits = Arc::new(RateLimits::build(config, deps.clock.clone())?);
+        let Built {
+            settings,
+            routes,
+            api_keys,
+            limits,
+            salt,
+            jwt,
+            signatures,
+            acceptor,
+            upstream_tls,
+        } = Built::from_config(config, deps.clock.clone())?;
         let sweep_every = config.rate_limits.sweep_interval.duration();
-        let salt = Salt::from_config(config)?;
-        let jwt = jwt_verifier(config, deps.clock.clone())?;
-        let signatures = signature_engine(config, &routes)?;
-        let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
         let secure = settings.tls_listen.iter().map(|a| (a, true));

@@ -106,30 +106,26 @@ impl LoginPolicy {
         self.failed_body.is_some()
     }
 
-    /// The outcome as far as the response head tells it; `Err` with a watch
-    /// when the body decides.
-    pub(crate) fn judge_head(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-    ) -> Result<Option<LoginOutcome>, BodyWatch> {
+    /// The outcome as far as the response head tells it, or a watch when the
+    /// body decides.
+    pub(crate) fn judge_head(&self, status: StatusCode, headers: &HeaderMap) -> Judged {
         if self.failed_status.contains(&status.as_u16())
             || self
                 .failed_header
                 .as_ref()
                 .is_some_and(|h| headers.contains_key(h))
         {
-            return Ok(Some(LoginOutcome::Failed));
+            return Judged::Known(Some(LoginOutcome::Failed));
         }
         let ok = (status.is_success() || status.is_redirection()).then_some(LoginOutcome::Ok);
         match &self.failed_body {
-            Some((re, max)) => Err(BodyWatch {
+            Some((re, max)) => Judged::Watch(BodyWatch {
                 re: re.clone(),
                 max: *max,
                 seen: BytesMut::new(),
                 otherwise: ok,
             }),
-            None => Ok(ok),
+            None => Judged::Known(ok),
         }
     }
 
@@ -160,6 +156,15 @@ impl LoginPolicy {
         };
         (!name.trim().is_empty()).then(|| salt.hash(&name))
     }
+}
+
+/// What the response head says of a login.
+#[derive(Debug)]
+pub(crate) enum Judged {
+    /// Decided (None: neither a failure nor a success, such as a 502).
+    Known(Option<LoginOutcome>),
+    /// The body decides.
+    Watch(BodyWatch),
 }
 
 /// Reads the first bytes of a login response for the failure pattern.
@@ -193,6 +198,22 @@ impl BodyWatch {
 mod tests {
     use super::*;
 
+    impl Judged {
+        fn known(self) -> Option<LoginOutcome> {
+            match self {
+                Judged::Known(o) => o,
+                Judged::Watch(_) => panic!("expected a decision, got a body watch"),
+            }
+        }
+
+        fn watch(self) -> BodyWatch {
+            match self {
+                Judged::Watch(w) => w,
+                Judged::Known(o) => panic!("expected a body watch, got {o:?}"),
+            }
+        }
+    }
+
     fn policy(login: &str) -> LoginPolicy {
         let text = format!(
             "[upstream]\nurl = \"http://127.0.0.1:1\"\n[[route]]\npath = \"/login\"\nlogin = {login}"
@@ -210,36 +231,34 @@ mod tests {
         let p = policy("{}");
         let h = HeaderMap::new();
         assert_eq!(
-            p.judge_head(StatusCode::UNAUTHORIZED, &h).unwrap(),
+            p.judge_head(StatusCode::UNAUTHORIZED, &h).known(),
             Some(LoginOutcome::Failed)
         );
         assert_eq!(
-            p.judge_head(StatusCode::OK, &h).unwrap(),
+            p.judge_head(StatusCode::OK, &h).known(),
             Some(LoginOutcome::Ok)
         );
-        assert_eq!(p.judge_head(StatusCode::BAD_GATEWAY, &h).unwrap(), None);
+        assert_eq!(p.judge_head(StatusCode::BAD_GATEWAY, &h).known(), None);
 
         let p = policy(r#"{ failed_status = [], failed_header = "x-login-failed" }"#);
         let mut failed = HeaderMap::new();
         failed.insert("x-login-failed", "1".parse().unwrap());
         assert_eq!(
-            p.judge_head(StatusCode::OK, &failed).unwrap(),
+            p.judge_head(StatusCode::OK, &failed).known(),
             Some(LoginOutcome::Failed)
         );
-        assert_eq!(p.judge_head(StatusCode::UNAUTHORIZED, &h).unwrap(), None);
+        assert_eq!(p.judge_head(StatusCode::UNAUTHORIZED, &h).known(), None);
 
         let p = policy(r#"{ failed_body = "(?i)invalid password", body_bytes = 16 }"#);
-        let mut w = p.judge_head(StatusCode::OK, &h).unwrap_err();
+        let mut w = p.judge_head(StatusCode::OK, &h).watch();
         assert!(!w.feed(b"{\"error\":\"Inval"));
         assert!(w.feed(b"id password\"}"));
         // Only the first 16 bytes are read: the pattern spans past them.
         assert_eq!(w.verdict(), Some(LoginOutcome::Ok));
-        let mut w = p.judge_head(StatusCode::OK, &h).unwrap_err();
+        let mut w = p.judge_head(StatusCode::OK, &h).watch();
         w.feed(b"INVALID PASSWORD");
         assert_eq!(w.verdict(), Some(LoginOutcome::Failed));
-        let mut w = p
-            .judge_head(StatusCode::INTERNAL_SERVER_ERROR, &h)
-            .unwrap_err();
+        let mut w = p.judge_head(StatusCode::INTERNAL_SERVER_ERROR, &h).watch();
         w.feed(b"oops");
         assert_eq!(w.verdict(), None, "a 500 without the pattern is no outcome");
     }

@@ -13,7 +13,7 @@ use palisade_models::{Login, RequestEvent, UsernameHash};
 
 use crate::body::Meter;
 use crate::conn::ConnInfo;
-use crate::login::BodyWatch;
+use crate::login::{BodyWatch, Judged};
 use crate::server::Shared;
 
 /// Writes one exchange's event when dropped.
@@ -80,25 +80,22 @@ impl Recorder {
 
     /// Records a login route's outcome, known from the response head, or
     /// starts watching the body for it.
-    pub(crate) fn login(
-        &mut self,
-        judged: Result<Option<palisade_models::LoginOutcome>, BodyWatch>,
-    ) {
+    pub(crate) fn login(&mut self, judged: Judged) {
         match judged {
-            Ok(outcome) => {
+            Judged::Known(outcome) => {
                 let username_hash = self.username;
                 self.event().login = outcome.map(|outcome| Login {
                     outcome,
                     username_hash,
                 });
             }
-            Err(watch) => self.login_watch = Some(Box::new(watch)),
+            Judged::Watch(watch) => self.login_watch = Some(Box::new(watch)),
         }
     }
 
     fn finish_login(&mut self) {
         if let Some(w) = self.login_watch.take() {
-            self.login(Ok(w.verdict()));
+            self.login(Judged::Known(w.verdict()));
         }
     }
 }

@@ -2,22 +2,14 @@
 //! without a valid key and 403 without the route's scopes; the upstream and the
 //! event learn the key's id, never the key; keys can be blocked by id.
 
-use aws_lc_rs::digest;
 use http::StatusCode;
 use palisade_models::{BlockOrigin, BlockScope, DenyCode, NewBlock, Phase};
+use palisade_tests::sha256_hex;
 use palisade_tests::sidecar::{Options, Sidecar};
 use palisade_tests::upstream::Upstream;
 
 const BILLING_KEY: &str = "pk_live_billing_5d41402abc4b2a76";
 const INTERN_KEY: &str = "pk_live_intern_7d793037a0760186";
-
-fn sha256_hex(key: &str) -> String {
-    digest::digest(&digest::SHA256, key.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn config() -> String {
     format!(

@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use palisade_models::{DenyCode, ManualClock};
+use palisade_tests::sha256_hex;
 use palisade_tests::sidecar::{Options, Sidecar};
 use palisade_tests::upstream::Upstream;
 
@@ -86,14 +87,6 @@ fn start(up: &Upstream, pem_path: &str) -> (Sidecar, Arc<ManualClock>) {
         },
     );
     (side, clock)
-}
-
-fn sha256_hex(s: &str) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn get(side: &Sidecar, path: &str, auth: Option<&str>) -> StatusCode {

@@ -156,12 +156,8 @@ impl RateLimitsConfig {
         }
         self.sweep_interval
             .check("rate_limits.sweep_interval", "a duration such as 10s", p);
-        if let Ok(d) = self
-            .sweep_interval
-            .raw()
-            .trim()
-            .parse::<humantime::Duration>()
-            && !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&d.into())
+        if let Some(d) = self.sweep_interval.ok()
+            && !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&(*d).into())
         {
             p.push(
                 "rate_limits.sweep_interval",

@@ -269,7 +269,7 @@ impl TimeoutsConfig {
             ("proxy.timeouts.header_read", &self.header_read),
             ("proxy.timeouts.idle", &self.idle),
         ] {
-            if let Ok(v) = d.raw().trim().parse::<humantime::Duration>()
+            if let Some(v) = d.ok()
                 && v.is_zero()
             {
                 p.push(

@@ -66,7 +66,7 @@ impl UpstreamConfig {
             "write a URL such as http://127.0.0.1:3000",
             p,
         );
-        if let Ok(url) = self.url.raw().trim().parse::<Url>() {
+        if let Some(url) = self.url.ok() {
             if !matches!(url.scheme(), "http" | "https") {
                 p.push(
                     "upstream.url",
@@ -104,7 +104,7 @@ impl UpstreamConfig {
             ("upstream.pool_idle_timeout", &self.pool_idle_timeout),
         ] {
             d.check(key, DURATION_HINT, p);
-            if let Ok(v) = d.raw().trim().parse::<humantime::Duration>()
+            if let Some(v) = d.ok()
                 && v.is_zero()
             {
                 p.push(

@@ -48,6 +48,12 @@ impl<T> Parsed<T> {
         }
     }
 
+    /// The parsed value, or None when it did not parse (validation reports
+    /// that through `check`); for checks beyond parsing.
+    pub fn ok(&self) -> Option<&T> {
+        self.value.as_ref().ok()
+    }
+
     /// Reports a parse failure under `key`, with `hint` saying what is expected.
     pub(crate) fn check(&self, key: impl Into<String>, hint: &str, problems: &mut Problems) {
         if let Err(e) = &self.value {

@@ -162,7 +162,7 @@ impl JwtKeyConfig {
         let algs: Vec<JwtAlgorithm> = self
             .algorithms
             .iter()
-            .filter_map(|a| a.raw().trim().parse().ok())
+            .filter_map(|a| a.ok().copied())
             .collect();
         let family = algs.first().map(|a| a.family());
         if let Some(other) = algs.iter().find(|a| Some(a.family()) != family) {
@@ -241,7 +241,7 @@ impl JwtKeyConfig {
         let key = format!("{at}.jwks_url");
         let url_hint = "write a URL such as https://auth.example.com/.well-known/jwks.json";
         url.check(key.as_str(), url_hint, p);
-        if let Ok(u) = url.raw().trim().parse::<url::Url>() {
+        if let Some(u) = url.ok() {
             let loopback = match u.host() {
                 Some(Host::Ipv4(ip)) => ip.is_loopback(),
                 Some(Host::Ipv6(ip)) => ip.is_loopback(),

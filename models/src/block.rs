@@ -6,6 +6,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::finding::FindingId;
 
 /// A block's identifier, unique within one block table.
 pub type BlockId = u64;
@@ -62,8 +65,26 @@ impl fmt::Display for BlockScope {
     }
 }
 
+/// Written as `kind:value` (`ip:10.0.0.1`, `subject:alice`) in the store and APIs.
+impl Serialize for BlockScope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockScope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (kind, value) = s
+            .split_once(':')
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not kind:value")))?;
+        BlockScope::parse(kind, value).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Who created a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BlockOrigin {
     /// A static block from the config file.
     Config,
@@ -87,7 +108,7 @@ impl BlockOrigin {
 }
 
 /// A block as the table holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
     pub id: BlockId,
     pub scope: BlockScope,
@@ -99,6 +120,9 @@ pub struct Block {
     pub created_ms: u64,
     /// Milliseconds since the Unix epoch; `None` blocks until removed.
     pub expires_ms: Option<u64>,
+    /// The finding that caused it, for analytics blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<FindingId>,
 }
 
 impl Block {
@@ -116,6 +140,22 @@ pub struct NewBlock {
     pub origin: BlockOrigin,
     pub created_ms: u64,
     pub expires_ms: Option<u64>,
+    pub finding: Option<FindingId>,
+}
+
+impl NewBlock {
+    /// The block this becomes under `id`.
+    pub fn into_block(self, id: BlockId) -> Block {
+        Block {
+            id,
+            scope: self.scope,
+            reason: self.reason,
+            origin: self.origin,
+            created_ms: self.created_ms,
+            expires_ms: self.expires_ms,
+            finding: self.finding,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +188,7 @@ mod tests {
             origin: BlockOrigin::Manual,
             created_ms: 0,
             expires_ms: Some(1000),
+            finding: None,
         };
         assert!(b.is_active(999));
         assert!(!b.is_active(1000));

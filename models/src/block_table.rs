@@ -33,7 +33,11 @@ pub struct BlockWriter {
 /// One change to apply to the table.
 #[derive(Debug, Clone)]
 pub enum BlockChange {
+    /// A new block; the writer assigns its id.
     Add(NewBlock),
+    /// A block that already has its id (restored from the store, or numbered by
+    /// it); later `Add`s are numbered after it.
+    Put(Block),
     Remove(BlockId),
 }
 
@@ -147,18 +151,12 @@ impl BlockWriter {
                 BlockChange::Add(new) => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    all.insert(
-                        id,
-                        Arc::new(Block {
-                            id,
-                            scope: new.scope,
-                            reason: new.reason,
-                            origin: new.origin,
-                            created_ms: new.created_ms,
-                            expires_ms: new.expires_ms,
-                        }),
-                    );
+                    all.insert(id, Arc::new(new.into_block(id)));
                     added.push(id);
+                }
+                BlockChange::Put(block) => {
+                    self.next_id = self.next_id.max(block.id + 1);
+                    all.insert(block.id, Arc::new(block));
                 }
                 BlockChange::Remove(id) => {
                     all.remove(&id);
@@ -199,6 +197,7 @@ mod tests {
             origin: BlockOrigin::Manual,
             created_ms: 0,
             expires_ms,
+            finding: None,
         }
     }
 
@@ -256,6 +255,19 @@ mod tests {
         assert_eq!(
             table.lookup(keys("10.0.0.1", None), 50).map(|b| b.id),
             Some(live)
+        );
+    }
+
+    #[test]
+    fn put_keeps_its_id_and_later_adds_number_after_it() {
+        let (table, mut w) = BlockTable::new();
+        let restored = new_block(BlockScope::Subject("s".into()), None).into_block(41);
+        w.apply(vec![BlockChange::Put(restored)]);
+        let next = w.publish(new_block(BlockScope::Subject("t".into()), None));
+        assert_eq!(next, 42);
+        assert_eq!(
+            table.lookup(keys("10.0.0.1", Some("s")), 0).map(|b| b.id),
+            Some(41)
         );
     }
 

@@ -11,7 +11,9 @@ pub mod block_table;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod endpoint;
 pub mod event;
+pub mod finding;
 pub mod tee;
 
 pub use block::{Block, BlockId, BlockOrigin, BlockScope, NewBlock};
@@ -19,8 +21,10 @@ pub use block_table::{BlockTable, BlockWriter};
 pub use client::ClientKeys;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, unix_ms, unix_us};
 pub use config::Config;
+pub use endpoint::EndpointInfo;
 pub use event::{
     Denial, DenyCode, Login, LoginOutcome, Phase, Protocol, RequestEvent, SignatureMatch,
     UsernameHash,
 };
+pub use finding::{Finding, FindingClient, FindingId, FindingKind, Severity};
 pub use tee::Tee;

@@ -6,6 +6,7 @@
 //! Checks that need another crate (TLS material, upstream CA) are that crate's
 //! preflight, run by the binary after this.
 
+mod analytics;
 mod auth;
 mod blocks;
 mod jwt;
@@ -24,6 +25,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use analytics::{
+    AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
+    CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
+    LatencyAnomalyConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
+    SignatureDetectorConfig, StoreConfig, VolumeAnomalyConfig,
+};
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use blocks::StaticBlock;
 pub use jwt::{
@@ -72,6 +79,15 @@ pub struct Config {
     /// Static blocks, enforced from start-up.
     #[serde(default)]
     pub blocks: Vec<StaticBlock>,
+    /// The analytics worker: baselines and detectors.
+    #[serde(default)]
+    pub analytics: AnalyticsConfig,
+    /// What findings lead to: blocks or alerts.
+    #[serde(default)]
+    pub decisions: DecisionsConfig,
+    /// Durable state.
+    #[serde(default)]
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -127,6 +143,9 @@ impl Config {
         limits::validate_route_caps(&self.route, &self.proxy.limits, p);
         self.tee.validate(p);
         self.log.validate(p);
+        self.analytics.validate(p);
+        self.decisions.validate(p);
+        self.store.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);
         }

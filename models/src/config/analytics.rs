@@ -1,0 +1,615 @@
+//! Owns the `[analytics]`, `[analytics.detectors.*]`, `[decisions]` and `[store]`
+//! sections: what the analytics worker tracks, when each detector fires, what a
+//! finding leads to, and where state is kept.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Problems;
+use super::value::{Network, Parsed};
+use crate::finding::{FindingKind, Severity};
+
+type Dur = Parsed<humantime::Duration>;
+
+fn dur(s: &str) -> Dur {
+    Parsed::new(s)
+}
+
+/// `[store]`: durable state (blocks, findings, inventory, baselines).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Path of the redb database file; its directory is created. Relative paths are
+    /// relative to the working directory. Default: "palisade-data/palisade.redb".
+    #[serde(default = "default_store_path")]
+    pub path: String,
+    /// Findings older than this are deleted. Default: 30d.
+    #[serde(default = "default_retention")]
+    pub retention: Dur,
+    /// At most this many findings are kept (oldest deleted first). Default: 1000000.
+    #[serde(default = "default_max_findings")]
+    pub max_findings: u64,
+    /// At most this many block audit records are kept. Default: 100000.
+    #[serde(default = "default_max_audit")]
+    pub max_audit: u64,
+    /// How often the inventory and baselines are written. Default: 10s.
+    #[serde(default = "default_persist_interval")]
+    pub persist_interval: Dur,
+}
+
+fn default_store_path() -> String {
+    "palisade-data/palisade.redb".into()
+}
+fn default_retention() -> Dur {
+    dur("30d")
+}
+fn default_max_findings() -> u64 {
+    1_000_000
+}
+fn default_max_audit() -> u64 {
+    100_000
+}
+fn default_persist_interval() -> Dur {
+    dur("10s")
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: default_store_path(),
+            retention: default_retention(),
+            max_findings: default_max_findings(),
+            max_audit: default_max_audit(),
+            persist_interval: default_persist_interval(),
+        }
+    }
+}
+
+impl StoreConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        if self.path.trim().is_empty() {
+            p.push(
+                "store.path",
+                "the path is empty",
+                "name a file such as /var/lib/palisade/palisade.redb",
+            );
+        }
+        self.retention
+            .check("store.retention", "a duration such as 30d", p);
+        self.persist_interval
+            .check("store.persist_interval", "a duration such as 10s", p);
+        if self.persist_interval.ok().is_some() && self.persist_interval.duration().is_zero() {
+            p.push(
+                "store.persist_interval",
+                "must be more than zero",
+                "10s is a good default",
+            );
+        }
+    }
+}
+
+/// `[analytics]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Run the detectors. Off, the worker still drains the tee. Default: true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Clients (addresses and principals) tracked at once; about 1 KiB each.
+    /// Beyond it, idle clients are evicted early and new ones go untracked (counted).
+    /// Default: 1000000.
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    /// A client unseen for this long is forgotten. Default: 10m.
+    #[serde(default = "default_client_idle")]
+    pub client_idle: Dur,
+    /// The per-client counting window; detectors look at the last one to two
+    /// windows. Default: 1m.
+    #[serde(default = "default_client_window")]
+    pub client_window: Dur,
+    /// Endpoint counters roll over every bucket; volume, latency and error baselines
+    /// learn from complete buckets. Default: 10s.
+    #[serde(default = "default_endpoint_bucket")]
+    pub endpoint_bucket: Dur,
+    /// Endpoints (method and template) kept in the inventory. Default: 10000.
+    #[serde(default = "default_max_endpoints")]
+    pub max_endpoints: usize,
+    /// Distinct literal values a path segment may take before it is treated as an
+    /// id (`/users/alice`, `/users/bob`, … become `/users/{name}`). Default: 50.
+    #[serde(default = "default_max_literals")]
+    pub max_segment_literals: usize,
+    /// Object ids whose owner (the principal that normally reads them) is
+    /// remembered, for BOLA detection. Default: 1000000.
+    #[serde(default = "default_max_objects")]
+    pub max_objects: usize,
+    /// Time after the first event during which undeclared endpoints are learned
+    /// quietly and anomaly baselines warm up. Default: 10m.
+    #[serde(default = "default_learning_period")]
+    pub learning_period: Dur,
+    /// Per-detector settings.
+    #[serde(default)]
+    pub detectors: DetectorsConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_clients() -> usize {
+    1_000_000
+}
+fn default_client_idle() -> Dur {
+    dur("10m")
+}
+fn default_client_window() -> Dur {
+    dur("1m")
+}
+fn default_endpoint_bucket() -> Dur {
+    dur("10s")
+}
+fn default_max_endpoints() -> usize {
+    10_000
+}
+fn default_max_literals() -> usize {
+    50
+}
+fn default_max_objects() -> usize {
+    1_000_000
+}
+fn default_learning_period() -> Dur {
+    dur("10m")
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_clients: default_max_clients(),
+            client_idle: default_client_idle(),
+            client_window: default_client_window(),
+            endpoint_bucket: default_endpoint_bucket(),
+            max_endpoints: default_max_endpoints(),
+            max_segment_literals: default_max_literals(),
+            max_objects: default_max_objects(),
+            learning_period: default_learning_period(),
+            detectors: DetectorsConfig::default(),
+        }
+    }
+}
+
+macro_rules! detector_config {
+    (
+        $(#[$doc:meta])* $name:ident {
+            $( $(#[$fdoc:meta])* $field:ident : $ty:ty = $default:expr ),* $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            /// Whether the detector runs. Default: true.
+            pub enabled: bool,
+            $( $(#[$fdoc])* pub $field: $ty, )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self { enabled: true, $( $field: $default, )* }
+            }
+        }
+    };
+}
+
+detector_config! {
+    /// `[analytics.detectors.auth_failure_spike]`
+    AuthFailureSpikeConfig {
+        /// 401/403 answers to one address within one to two windows. Default: 20.
+        client_failures: u32 = 20,
+        /// …that are at least this share of its requests. Default: 0.5.
+        client_ratio: f64 = 0.5,
+        /// 401/403 answers on one endpoint within one bucket. Default: 30.
+        endpoint_failures: u32 = 30,
+        /// …that many standard deviations above the endpoint's baseline. Default: 4.
+        endpoint_sigmas: f64 = 4.0,
+        /// …from at least this many distinct clients. Default: 5.
+        endpoint_clients: u32 = 5,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.bola_enumeration]`
+    BolaConfig {
+        /// Distinct object ids of one template answered 403/404 to one principal.
+        /// Default: 10.
+        denied_ids: u32 = 10,
+        /// Distinct object ids of one template in a sequential or dense walk.
+        /// Default: 20.
+        walk_ids: u32 = 20,
+        /// Share of steps between consecutive ids of at most 2 that makes a walk
+        /// sequential. Default: 0.6.
+        sequential_share: f64 = 0.6,
+        /// Distinct ids read successfully that traffic shows belong to other
+        /// principals. Default: 10.
+        foreign_ids: u32 = 10,
+        /// A template counts as owned (each id read by one principal) once this many
+        /// successful reads were seen and at least `owned_share` of them by the id's
+        /// owner. Defaults: 50 and 0.8.
+        owned_min_reads: u32 = 50,
+        owned_share: f64 = 0.8,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.credential_stuffing]`
+    CredentialStuffingConfig {
+        /// Distinct usernames failing from one address. Default: 10.
+        usernames_per_client: u32 = 10,
+        /// Largest share of successful logins an address may have and still be
+        /// counted as stuffing. Default: 0.2.
+        max_success_share: f64 = 0.2,
+        /// A campaign: failures sharing one client shape (User-Agent) from at least
+        /// this many addresses… Default: 10.
+        campaign_clients: u32 = 10,
+        /// …over at least this many usernames. Default: 20.
+        campaign_usernames: u32 = 20,
+        /// …with at least this share failing. Default: 0.9.
+        campaign_failure_share: f64 = 0.9,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.brute_force]`
+    BruteForceConfig {
+        /// Failed logins from one address on at most two usernames. Default: 10.
+        client_failures: u32 = 10,
+        /// Failed logins on one username… Default: 20.
+        username_failures: u32 = 20,
+        /// …from at least this many addresses. Default: 5.
+        username_clients: u32 = 5,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.scraping]`
+    ScrapingConfig {
+        /// Requests in one window never flagged below this. Default: 300.
+        min_requests: u32 = 300,
+        /// Times the 95th percentile of per-client volume per window. Default: 10.
+        factor: f64 = 10.0,
+        /// Distinct object ids of one shared (not owned) template in one to two
+        /// windows. Default: 200.
+        distinct_objects: u32 = 200,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.probing]`
+    ProbingConfig {
+        /// Distinct paths answered 404 to one address. Default: 20 (medium),
+        /// twice that is high.
+        not_found_paths: u32 = 20,
+        /// Requests for well-known sensitive files (/.env, /.git/, backups, admin
+        /// consoles). Default: 3 (high).
+        sensitive_paths: u32 = 3,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.volume_anomaly]`
+    VolumeAnomalyConfig {
+        /// Requests in one bucket never flagged below this. Default: 100.
+        min_requests: u32 = 100,
+        /// Standard deviations above the endpoint's baseline. Default: 5.
+        sigmas: f64 = 5.0,
+        /// Times the baseline mean. Default: 3.
+        factor: f64 = 3.0,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.latency_anomaly]`
+    LatencyAnomalyConfig {
+        /// Requests in a bucket needed to judge its latency. Default: 20.
+        min_requests: u32 = 20,
+        /// p95 at least this many times the baseline p95… Default: 3.
+        factor: f64 = 3.0,
+        /// …and at least this much above it, in milliseconds. Default: 100.
+        min_increase_ms: u64 = 100,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.error_burst]`
+    ErrorBurstConfig {
+        /// 5xx answers in one bucket. Default: 20.
+        min_errors: u32 = 20,
+        /// …at least this share of the bucket's requests. Default: 0.2.
+        min_share: f64 = 0.2,
+        /// …and this many times the baseline share. Default: 5.
+        factor: f64 = 5.0,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.new_endpoint]`
+    NewEndpointConfig {
+        /// Non-404 answers a new template needs before it is reported. Default: 5.
+        min_requests: u32 = 5,
+    }
+}
+
+detector_config! {
+    /// `[analytics.detectors.signature]`
+    SignatureDetectorConfig {
+        /// Requests with signature hits from one client within one to two windows.
+        /// Default: 5.
+        hits: u32 = 5,
+    }
+}
+
+/// `[analytics.detectors]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorsConfig {
+    #[serde(default)]
+    pub auth_failure_spike: AuthFailureSpikeConfig,
+    #[serde(default)]
+    pub bola_enumeration: BolaConfig,
+    #[serde(default)]
+    pub credential_stuffing: CredentialStuffingConfig,
+    #[serde(default)]
+    pub brute_force: BruteForceConfig,
+    #[serde(default)]
+    pub scraping: ScrapingConfig,
+    #[serde(default)]
+    pub probing: ProbingConfig,
+    #[serde(default)]
+    pub volume_anomaly: VolumeAnomalyConfig,
+    #[serde(default)]
+    pub latency_anomaly: LatencyAnomalyConfig,
+    #[serde(default)]
+    pub error_burst: ErrorBurstConfig,
+    #[serde(default)]
+    pub new_endpoint: NewEndpointConfig,
+    #[serde(default)]
+    pub signature: SignatureDetectorConfig,
+}
+
+impl AnalyticsConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        for (key, d) in [
+            ("analytics.client_idle", &self.client_idle),
+            ("analytics.client_window", &self.client_window),
+            ("analytics.endpoint_bucket", &self.endpoint_bucket),
+            ("analytics.learning_period", &self.learning_period),
+        ] {
+            d.check(key, "a duration such as 1m", p);
+        }
+        for (key, d) in [
+            ("analytics.client_window", &self.client_window),
+            ("analytics.endpoint_bucket", &self.endpoint_bucket),
+        ] {
+            if d.ok().is_some() && d.duration() < Duration::from_secs(1) {
+                p.push(key, "must be at least 1s", "the defaults are 1m and 10s");
+            }
+        }
+        for (key, n) in [
+            ("analytics.max_clients", self.max_clients),
+            ("analytics.max_endpoints", self.max_endpoints),
+            ("analytics.max_segment_literals", self.max_segment_literals),
+            ("analytics.max_objects", self.max_objects),
+        ] {
+            if n == 0 {
+                p.push(
+                    key,
+                    "must be more than zero",
+                    "remove the key for the default",
+                );
+            }
+        }
+        let d = &self.detectors;
+        for (key, share) in [
+            (
+                "analytics.detectors.auth_failure_spike.client_ratio",
+                d.auth_failure_spike.client_ratio,
+            ),
+            (
+                "analytics.detectors.bola_enumeration.sequential_share",
+                d.bola_enumeration.sequential_share,
+            ),
+            (
+                "analytics.detectors.bola_enumeration.owned_share",
+                d.bola_enumeration.owned_share,
+            ),
+            (
+                "analytics.detectors.credential_stuffing.max_success_share",
+                d.credential_stuffing.max_success_share,
+            ),
+            (
+                "analytics.detectors.credential_stuffing.campaign_failure_share",
+                d.credential_stuffing.campaign_failure_share,
+            ),
+            (
+                "analytics.detectors.error_burst.min_share",
+                d.error_burst.min_share,
+            ),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                p.push(
+                    key,
+                    format!("{share} is not a share"),
+                    "write a number from 0 to 1",
+                );
+            }
+        }
+    }
+}
+
+/// `[decisions]`: what findings lead to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionsConfig {
+    /// Addresses and networks never blocked by analytics. Default: [].
+    #[serde(default)]
+    pub allow_cidrs: Vec<Parsed<Network>>,
+    /// JWT subjects never blocked by analytics. Default: [].
+    #[serde(default)]
+    pub allow_subjects: Vec<String>,
+    /// API key ids never blocked by analytics. Default: [].
+    #[serde(default)]
+    pub allow_api_keys: Vec<String>,
+    /// A repeat offence counts against a client for this long. Default: 24h.
+    #[serde(default = "default_offence_memory")]
+    pub offence_memory: Dur,
+    /// Rules, first match wins; a finding no rule matches is an alert only.
+    /// Default: one rule blocking the client of every high or critical finding for
+    /// 10m, four times longer for each repeat, at most 24h.
+    #[serde(default = "default_rules")]
+    pub rule: Vec<DecisionRule>,
+}
+
+fn default_offence_memory() -> Dur {
+    dur("24h")
+}
+
+fn default_rules() -> Vec<DecisionRule> {
+    vec![DecisionRule::default()]
+}
+
+impl Default for DecisionsConfig {
+    fn default() -> Self {
+        Self {
+            allow_cidrs: Vec::new(),
+            allow_subjects: Vec::new(),
+            allow_api_keys: Vec::new(),
+            offence_memory: default_offence_memory(),
+            rule: default_rules(),
+        }
+    }
+}
+
+/// `[[decisions.rule]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRule {
+    /// A finding kind (`bola_enumeration`, …) or "*" for any. Default: "*".
+    #[serde(default = "any_kind")]
+    pub kind: String,
+    /// Lowest severity the rule applies to. Default: "high".
+    #[serde(default = "default_min_severity")]
+    pub min_severity: Parsed<Severity>,
+    /// "block" or "alert". Default: "block".
+    #[serde(default = "default_action")]
+    pub action: String,
+    /// Whom to block: "client" (the finding's principal: subject, else API key,
+    /// else address), "ip", "subject" or "api_key". Default: "client".
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// First block's length. Default: 10m.
+    #[serde(default = "default_ttl")]
+    pub ttl: Dur,
+    /// Each repeat offence multiplies the length by this. Default: 4.
+    #[serde(default = "default_escalation")]
+    pub escalation: f64,
+    /// Longest block. Default: 24h.
+    #[serde(default = "default_max_ttl")]
+    pub max_ttl: Dur,
+}
+
+fn any_kind() -> String {
+    "*".into()
+}
+fn default_min_severity() -> Parsed<Severity> {
+    Parsed::new("high")
+}
+fn default_action() -> String {
+    "block".into()
+}
+fn default_scope() -> String {
+    "client".into()
+}
+fn default_ttl() -> Dur {
+    dur("10m")
+}
+fn default_escalation() -> f64 {
+    4.0
+}
+fn default_max_ttl() -> Dur {
+    dur("24h")
+}
+
+impl Default for DecisionRule {
+    fn default() -> Self {
+        Self {
+            kind: any_kind(),
+            min_severity: default_min_severity(),
+            action: default_action(),
+            scope: default_scope(),
+            ttl: default_ttl(),
+            escalation: default_escalation(),
+            max_ttl: default_max_ttl(),
+        }
+    }
+}
+
+impl DecisionRule {
+    /// The kind this rule is limited to; None for "*". Valid once validated.
+    pub fn kind(&self) -> Option<FindingKind> {
+        self.kind.parse().ok()
+    }
+
+    /// True for "block", false for "alert".
+    pub fn blocks(&self) -> bool {
+        self.action == "block"
+    }
+}
+
+impl DecisionsConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        for (i, c) in self.allow_cidrs.iter().enumerate() {
+            c.check(
+                format!("decisions.allow_cidrs[{i}]"),
+                "an address or a network such as 10.0.0.0/8",
+                p,
+            );
+        }
+        self.offence_memory
+            .check("decisions.offence_memory", "a duration such as 24h", p);
+        for (i, r) in self.rule.iter().enumerate() {
+            let key = format!("decisions.rule[{i}]");
+            if let Some(Err(e)) = (r.kind != "*").then(|| r.kind.parse::<FindingKind>()) {
+                p.push(format!("{key}.kind"), e, "or \"*\" for every kind");
+            }
+            r.min_severity.check(
+                format!("{key}.min_severity"),
+                "one of info, low, medium, high, critical",
+                p,
+            );
+            if !matches!(r.action.as_str(), "block" | "alert") {
+                p.push(
+                    format!("{key}.action"),
+                    format!("unknown action `{}`", r.action),
+                    "\"block\" or \"alert\"",
+                );
+            }
+            if !matches!(r.scope.as_str(), "client" | "ip" | "subject" | "api_key") {
+                p.push(
+                    format!("{key}.scope"),
+                    format!("unknown scope `{}`", r.scope),
+                    "one of client, ip, subject, api_key",
+                );
+            }
+            r.ttl
+                .check(format!("{key}.ttl"), "a duration such as 10m", p);
+            r.max_ttl
+                .check(format!("{key}.max_ttl"), "a duration such as 24h", p);
+            if !(r.escalation >= 1.0 && r.escalation.is_finite()) {
+                p.push(
+                    format!("{key}.escalation"),
+                    format!("{} is below 1", r.escalation),
+                    "1 keeps every block the same length; 4 quadruples it per repeat",
+                );
+            }
+        }
+    }
+}

@@ -1,14 +1,24 @@
 //! The analytics worker: drains the tee in batches on its own thread, so the proxy
-//! never waits for it (DESIGN.md, "Event path").
+//! never waits for it, and runs the event path of DESIGN.md: endpoint templating
+//! (`template`), per-endpoint and per-client state (`endpoint`, `client`), the
+//! detectors (one file each under `detectors`), and decisions that turn findings
+//! into blocks (`decide`). `engine` ties them together per event; `worker` runs it
+//! on a thread and hands results to a `Sink` (the store and the block table).
 //!
-//! Today it keeps running totals of what it drained; endpoint templating,
-//! baselines, detectors and decisions plug into `Worker::process` in the analytics
-//! issue. Must not be called from the request path, and must never block the tee's
+//! Must not be called from the request path, and must never block the tee's
 //! producers.
 
+pub mod client;
+pub mod decide;
+pub mod detectors;
+pub mod endpoint;
+pub mod engine;
+pub mod sketch;
+pub mod template;
 mod worker;
 
-pub use worker::{Totals, TotalsSnapshot, Worker, WorkerHandle};
+pub use engine::{Engine, EngineStats, Output};
+pub use worker::{NullSink, Sink, Totals, TotalsSnapshot, Worker, WorkerHandle};
 
 /// Errors of the analytics worker.
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,17 @@
-//! Owns the drain loop: batch out of the tee, process, repeat; park briefly when the
-//! tee is empty. Must not hold events beyond one batch.
+//! Owns the drain loop: batch out of the tee, run the engine, hand findings and
+//! blocks to the sink after every batch, persist the inventory and baselines on a
+//! timer, repeat; park briefly when the tee is empty. Must not hold events beyond
+//! one batch, and must never make the tee's producers wait.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use palisade_models::{RequestEvent, Tee};
+use palisade_models::{EndpointInfo, RequestEvent, SharedClock, Tee};
 
 use crate::AnalyticsError;
+use crate::engine::{Engine, Output};
 
 /// Events taken from the tee per batch.
 const BATCH: usize = 1024;
@@ -16,6 +19,30 @@ const BATCH: usize = 1024;
 /// a quiet spell waits at most this long; short enough that a 64k ring at 100k
 /// requests/s never fills while the worker sleeps.
 const IDLE_PARK: Duration = Duration::from_millis(2);
+/// How often idle clients are evicted and ended blocks forgotten.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Where the worker's results go: the store, the block table, later the SIEM and
+/// the dashboard. Called on the worker thread.
+pub trait Sink: Send + 'static {
+    /// Persists findings and publishes blocks; `out` is emptied.
+    fn deliver(&mut self, out: &mut Output);
+    /// Persists the endpoint inventory and the baseline snapshot.
+    fn persist(&mut self, inventory: Vec<EndpointInfo>, snapshot: Vec<u8>);
+}
+
+/// A sink that keeps nothing (analytics without a store, in tests).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn deliver(&mut self, out: &mut Output) {
+        out.findings.clear();
+        out.blocks.clear();
+    }
+
+    fn persist(&mut self, _: Vec<EndpointInfo>, _: Vec<u8>) {}
+}
 
 /// Running totals of what the worker has processed.
 #[derive(Debug, Default)]
@@ -24,6 +51,9 @@ pub struct Totals {
     pub events: AtomicU64,
     pub denied: AtomicU64,
     pub server_errors: AtomicU64,
+    pub findings: AtomicU64,
+    pub blocks: AtomicU64,
+    pub clients: AtomicU64,
 }
 
 /// A copy of the totals at one moment.
@@ -32,6 +62,9 @@ pub struct TotalsSnapshot {
     pub events: u64,
     pub denied: u64,
     pub server_errors: u64,
+    pub findings: u64,
+    pub blocks: u64,
+    pub clients: u64,
 }
 
 impl Totals {
@@ -40,15 +73,29 @@ impl Totals {
             events: self.events.load(Ordering::Relaxed),
             denied: self.denied.load(Ordering::Relaxed),
             server_errors: self.server_errors.load(Ordering::Relaxed),
+            findings: self.findings.load(Ordering::Relaxed),
+            blocks: self.blocks.load(Ordering::Relaxed),
+            clients: self.clients.load(Ordering::Relaxed),
         }
     }
 }
 
 /// The analytics worker.
-#[derive(Debug)]
 pub struct Worker {
     tee: Arc<Tee>,
     totals: Arc<Totals>,
+    engine: Option<Engine>,
+    sink: Box<dyn Sink>,
+    clock: SharedClock,
+    persist_every: Duration,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("engine", &self.engine.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Controls a running worker.
@@ -60,11 +107,30 @@ pub struct WorkerHandle {
 }
 
 impl Worker {
-    pub fn new(tee: Arc<Tee>) -> Self {
+    /// A worker that only counts (no detectors, nothing kept).
+    pub fn new(tee: Arc<Tee>, clock: SharedClock) -> Self {
         Self {
             tee,
             totals: Arc::default(),
+            engine: None,
+            sink: Box::new(NullSink),
+            clock,
+            persist_every: Duration::from_secs(10),
         }
+    }
+
+    /// Runs `engine` on every event and hands its results to `sink`; persists the
+    /// inventory every `persist_every`.
+    pub fn with_engine(
+        mut self,
+        engine: Engine,
+        sink: Box<dyn Sink>,
+        persist_every: Duration,
+    ) -> Self {
+        self.engine = Some(engine);
+        self.sink = sink;
+        self.persist_every = persist_every;
+        self
     }
 
     /// Starts the worker on its own thread.
@@ -85,14 +151,44 @@ impl Worker {
 
     fn run(mut self, stop: &AtomicBool) {
         let mut batch = Vec::with_capacity(BATCH);
+        let mut out = Output::default();
+        let mut next_tick = self.clock.monotonic() + TICK;
+        let mut next_persist = self.clock.monotonic() + self.persist_every;
         loop {
             let n = self.tee.drain_into(&mut batch, BATCH);
             for ev in batch.drain(..) {
-                self.process(&ev);
+                self.process(&ev, &mut out);
+            }
+            if !out.is_empty() {
+                self.totals
+                    .findings
+                    .fetch_add(out.findings.len() as u64, Ordering::Relaxed);
+                self.totals
+                    .blocks
+                    .fetch_add(out.blocks.len() as u64, Ordering::Relaxed);
+                self.sink.deliver(&mut out);
+            }
+            let now = self.clock.monotonic();
+            if now >= next_tick {
+                next_tick = now + TICK;
+                if let Some(e) = &mut self.engine {
+                    let evicted = e.tick(self.clock.now_ms());
+                    if evicted > 0 {
+                        tracing::debug!(evicted, "idle clients forgotten");
+                    }
+                    self.totals
+                        .clients
+                        .store(e.stats().clients as u64, Ordering::Relaxed);
+                }
+            }
+            if now >= next_persist {
+                next_persist = now + self.persist_every;
+                self.persist();
             }
             if n == 0 {
                 // Drain what is left before leaving, so nothing recorded is lost.
                 if stop.load(Ordering::Acquire) && self.tee.is_empty() {
+                    self.persist();
                     return;
                 }
                 thread::park_timeout(IDLE_PARK);
@@ -100,7 +196,13 @@ impl Worker {
         }
     }
 
-    fn process(&mut self, ev: &RequestEvent) {
+    fn persist(&mut self) {
+        if let Some(e) = &self.engine {
+            self.sink.persist(e.inventory(), e.snapshot());
+        }
+    }
+
+    fn process(&mut self, ev: &RequestEvent, out: &mut Output) {
         self.totals.events.fetch_add(1, Ordering::Relaxed);
         if ev.deny.is_some() {
             self.totals.denied.fetch_add(1, Ordering::Relaxed);
@@ -108,12 +210,22 @@ impl Worker {
         if ev.status >= 500 {
             self.totals.server_errors.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(e) = &mut self.engine {
+            e.process(ev, out);
+        }
     }
 }
 
 impl WorkerHandle {
-    pub fn totals(&self) -> &Totals {
+    pub fn totals(&self) -> &Arc<Totals> {
         &self.totals
+    }
+
+    /// Wakes the worker now rather than at the end of its idle park.
+    pub fn wake(&self) {
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
     }
 
     /// Drains what is left in the tee, stops the thread, and returns the totals.
@@ -140,7 +252,7 @@ impl Drop for WorkerHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_models::{Denial, DenyCode, Phase};
+    use palisade_models::{Denial, DenyCode, Phase, SystemClock};
 
     fn event(status: u16, denied: bool) -> RequestEvent {
         RequestEvent {
@@ -161,14 +273,17 @@ mod tests {
         }
         assert!(tee.push(event(403, true)));
         assert!(tee.push(event(502, false)));
-        let handle = Worker::new(tee.clone()).spawn().unwrap();
+        let handle = Worker::new(tee.clone(), Arc::new(SystemClock::new()))
+            .spawn()
+            .unwrap();
         let totals = handle.stop();
         assert_eq!(
             totals,
             TotalsSnapshot {
                 events: 7,
                 denied: 1,
-                server_errors: 1
+                server_errors: 1,
+                ..TotalsSnapshot::default()
             }
         );
         assert!(tee.is_empty());

@@ -1,0 +1,319 @@
+//! Owns decisions: turning findings into blocks by the `[decisions]` policy (kind
+//! and severity to alert or block, with a scope and a TTL that grows for repeat
+//! offenders, as fail2ban's and CrowdSec's escalation), never blocking allowlisted
+//! addresses or principals, and never blocking a scope that is already blocked.
+//!
+//! Must not publish anything itself: it returns `NewBlock`s for the caller to
+//! persist and publish through the one block writer.
+
+use std::net::IpAddr;
+
+use hashbrown::{HashMap, HashSet};
+use ipnet::IpNet;
+
+use palisade_models::config::DecisionsConfig;
+use palisade_models::{Block, BlockOrigin, BlockScope, Finding, FindingKind, NewBlock, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScopeChoice {
+    Client,
+    Ip,
+    Subject,
+    ApiKey,
+}
+
+#[derive(Debug)]
+struct Rule {
+    kind: Option<FindingKind>,
+    min_severity: Severity,
+    block: bool,
+    scope: ScopeChoice,
+    ttl_ms: u64,
+    escalation: f64,
+    max_ttl_ms: u64,
+}
+
+/// The decision policy and what it remembers (active blocks, past offences).
+#[derive(Debug)]
+pub struct Decider {
+    rules: Vec<Rule>,
+    allow_nets: Vec<IpNet>,
+    allow_subjects: HashSet<Box<str>>,
+    allow_api_keys: HashSet<Box<str>>,
+    offence_memory_ms: u64,
+    /// Offences per scope: how many, and when the last one was.
+    offences: HashMap<BlockScope, (u32, u64)>,
+    /// Analytics blocks in force, by scope, and when they end.
+    active: HashMap<BlockScope, u64>,
+}
+
+impl Decider {
+    /// Builds the policy from a validated config.
+    pub fn new(cfg: &DecisionsConfig) -> Self {
+        let rules = cfg
+            .rule
+            .iter()
+            .map(|r| Rule {
+                kind: r.kind(),
+                min_severity: *r.min_severity.get(),
+                block: r.blocks(),
+                scope: match r.scope.as_str() {
+                    "ip" => ScopeChoice::Ip,
+                    "subject" => ScopeChoice::Subject,
+                    "api_key" => ScopeChoice::ApiKey,
+                    _ => ScopeChoice::Client,
+                },
+                ttl_ms: r.ttl.duration().as_millis() as u64,
+                escalation: r.escalation,
+                max_ttl_ms: r.max_ttl.duration().as_millis() as u64,
+            })
+            .collect();
+        Self {
+            rules,
+            allow_nets: cfg.allow_cidrs.iter().map(|n| n.get().0).collect(),
+            allow_subjects: cfg
+                .allow_subjects
+                .iter()
+                .map(|s| s.as_str().into())
+                .collect(),
+            allow_api_keys: cfg
+                .allow_api_keys
+                .iter()
+                .map(|s| s.as_str().into())
+                .collect(),
+            offence_memory_ms: cfg.offence_memory.duration().as_millis() as u64,
+            offences: HashMap::new(),
+            active: HashMap::new(),
+        }
+    }
+
+    /// Learns the blocks already in force (and past analytics offences) from the
+    /// store, so a restart neither duplicates blocks nor forgets repeat offenders.
+    pub fn seed(&mut self, blocks: &[Block], now_ms: u64) {
+        for b in blocks.iter().filter(|b| b.origin == BlockOrigin::Analytics) {
+            if b.is_active(now_ms) {
+                self.active
+                    .insert(b.scope.clone(), b.expires_ms.unwrap_or(u64::MAX));
+            }
+            if b.created_ms + self.offence_memory_ms > now_ms {
+                let e = self.offences.entry(b.scope.clone()).or_insert((0, 0));
+                e.0 += 1;
+                e.1 = e.1.max(b.created_ms);
+            }
+        }
+    }
+
+    /// Whether a client is on an allowlist.
+    pub fn allowed(
+        &self,
+        ip: Option<IpAddr>,
+        subject: Option<&str>,
+        api_key: Option<&str>,
+    ) -> bool {
+        ip.is_some_and(|ip| self.allow_nets.iter().any(|n| n.contains(&ip)))
+            || subject.is_some_and(|s| self.allow_subjects.contains(s))
+            || api_key.is_some_and(|k| self.allow_api_keys.contains(k))
+    }
+
+    /// The block a finding leads to, if any.
+    pub fn decide(&mut self, f: &Finding, now_ms: u64) -> Option<NewBlock> {
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.kind.is_none_or(|k| k == f.kind) && f.severity >= r.min_severity)?;
+        if !rule.block || f.client.is_empty() {
+            return None;
+        }
+        let c = &f.client;
+        if self.allowed(c.ip, c.subject.as_deref(), c.api_key_id.as_deref()) {
+            return None;
+        }
+        let scope = match rule.scope {
+            ScopeChoice::Client => c
+                .subject
+                .as_ref()
+                .map(|s| BlockScope::Subject(s.clone()))
+                .or_else(|| c.api_key_id.as_ref().map(|k| BlockScope::ApiKey(k.clone())))
+                .or_else(|| c.ip.map(BlockScope::Ip)),
+            ScopeChoice::Ip => c.ip.map(BlockScope::Ip),
+            ScopeChoice::Subject => c.subject.as_ref().map(|s| BlockScope::Subject(s.clone())),
+            ScopeChoice::ApiKey => c.api_key_id.as_ref().map(|k| BlockScope::ApiKey(k.clone())),
+        }?;
+        if self.active.get(&scope).is_some_and(|&end| end > now_ms) {
+            return None;
+        }
+        let memory = self.offence_memory_ms;
+        let prior = match self.offences.get(&scope) {
+            Some(&(n, last)) if last + memory > now_ms => n,
+            _ => 0,
+        };
+        let ttl = (rule.ttl_ms as f64 * rule.escalation.powi(prior as i32))
+            .min(rule.max_ttl_ms as f64) as u64;
+        let ttl = ttl.max(1);
+        self.offences.insert(scope.clone(), (prior + 1, now_ms));
+        self.active.insert(scope.clone(), now_ms + ttl);
+        let mut reason = format!("{} ({}): {}", f.kind, f.severity, f.summary);
+        if reason.len() > 300 {
+            let mut cut = 300;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        Some(NewBlock {
+            scope,
+            reason: reason.into(),
+            origin: BlockOrigin::Analytics,
+            created_ms: now_ms,
+            expires_ms: Some(now_ms + ttl),
+            finding: Some(f.id),
+        })
+    }
+
+    /// Forgets expired blocks and old offences.
+    pub fn sweep(&mut self, now_ms: u64) {
+        self.active.retain(|_, end| *end > now_ms);
+        let memory = self.offence_memory_ms;
+        self.offences.retain(|_, (_, last)| *last + memory > now_ms);
+    }
+
+    /// Forgets that a scope is blocked (an operator lifted it).
+    pub fn lifted(&mut self, scope: &BlockScope) {
+        self.active.remove(scope);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_models::{Config, FindingClient, FindingId};
+
+    fn decider(extra: &str) -> Decider {
+        let cfg = Config::parse(&format!(
+            "[upstream]\nurl = \"http://127.0.0.1:1\"\n[routes]\nunknown = \"allow\"\n{extra}"
+        ))
+        .unwrap();
+        Decider::new(&cfg.decisions)
+    }
+
+    fn finding(kind: FindingKind, severity: Severity, client: FindingClient) -> Finding {
+        Finding {
+            id: FindingId::new(1, 2),
+            kind,
+            severity,
+            confidence: 0.9,
+            client,
+            endpoint: None,
+            window_start_ms: 0,
+            window_end_ms: 0,
+            summary: "s".into(),
+            evidence: serde_json::Map::new(),
+        }
+    }
+
+    fn ip(s: &str) -> FindingClient {
+        FindingClient {
+            ip: Some(s.parse().unwrap()),
+            ..FindingClient::default()
+        }
+    }
+
+    #[test]
+    fn default_policy_blocks_high_and_escalates_repeat_offenders() {
+        let mut d = decider("");
+        let f = finding(FindingKind::Probing, Severity::High, ip("10.0.0.1"));
+        let b = d.decide(&f, 0).unwrap();
+        assert_eq!(b.scope, BlockScope::Ip("10.0.0.1".parse().unwrap()));
+        assert_eq!(b.expires_ms, Some(600_000));
+        assert_eq!(b.finding, Some(f.id));
+        // Still blocked: no second block.
+        assert!(d.decide(&f, 1_000).is_none());
+        // After it ends, the next offence lasts four times longer.
+        let b = d.decide(&f, 700_000).unwrap();
+        assert_eq!(b.expires_ms, Some(700_000 + 2_400_000));
+        // Medium findings are alerts only.
+        let m = finding(FindingKind::Probing, Severity::Medium, ip("10.0.0.2"));
+        assert!(d.decide(&m, 0).is_none());
+    }
+
+    #[test]
+    fn client_scope_prefers_the_principal_and_allowlists_win() {
+        let mut d =
+            decider("[decisions]\nallow_cidrs = [\"192.168.0.0/16\"]\nallow_subjects = [\"ops\"]");
+        let mut who = ip("10.0.0.1");
+        who.subject = Some("mallory".into());
+        let b = d
+            .decide(
+                &finding(FindingKind::BolaEnumeration, Severity::High, who),
+                0,
+            )
+            .unwrap();
+        assert_eq!(b.scope, BlockScope::Subject("mallory".into()));
+        assert!(
+            d.decide(
+                &finding(FindingKind::Probing, Severity::Critical, ip("192.168.4.4")),
+                0
+            )
+            .is_none()
+        );
+        let mut ops = ip("10.9.9.9");
+        ops.subject = Some("ops".into());
+        assert!(
+            d.decide(&finding(FindingKind::Scraping, Severity::High, ops), 0)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn rules_match_kind_first_and_can_alert_only() {
+        let mut d = decider(
+            "[[decisions.rule]]\nkind = \"scraping\"\naction = \"alert\"\n[[decisions.rule]]\nkind = \"*\"\nmin_severity = \"medium\"\nttl = \"1m\"\nscope = \"ip\"",
+        );
+        assert!(
+            d.decide(
+                &finding(FindingKind::Scraping, Severity::Critical, ip("10.0.0.1")),
+                0
+            )
+            .is_none()
+        );
+        let b = d
+            .decide(
+                &finding(FindingKind::Probing, Severity::Medium, ip("10.0.0.1")),
+                0,
+            )
+            .unwrap();
+        assert_eq!(b.expires_ms, Some(60_000));
+        // Endpoint-wide findings have nobody to block.
+        assert!(
+            d.decide(
+                &finding(
+                    FindingKind::ErrorBurst,
+                    Severity::High,
+                    FindingClient::default()
+                ),
+                0
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn seeding_restores_active_blocks_and_offences() {
+        let mut d = decider("");
+        let scope = BlockScope::Ip("10.0.0.1".parse().unwrap());
+        let block = NewBlock {
+            scope: scope.clone(),
+            reason: "r".into(),
+            origin: BlockOrigin::Analytics,
+            created_ms: 0,
+            expires_ms: Some(600_000),
+            finding: None,
+        }
+        .into_block(7);
+        d.seed(&[block], 1_000);
+        let f = finding(FindingKind::Probing, Severity::High, ip("10.0.0.1"));
+        assert!(d.decide(&f, 1_000).is_none(), "already blocked");
+        let b = d.decide(&f, 600_000).unwrap();
+        assert_eq!(b.expires_ms, Some(600_000 + 2_400_000), "second offence");
+    }
+}

@@ -1,0 +1,53 @@
+//! `latency_anomaly`: an endpoint's p95 latency in one bucket far above its
+//! learned p95 (the upstream struggling, or expensive requests being sent).
+
+use palisade_models::config::LatencyAnomalyConfig;
+use palisade_models::{FindingClient, FindingKind, Severity};
+
+use super::auth_failure_spike::round;
+use super::{Ctx, Report, confidence};
+use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
+use crate::evidence;
+
+pub fn check(
+    cfg: &LatencyAnomalyConfig,
+    ctx: &mut Ctx<'_>,
+    e: &mut EndpointState,
+    b: &ClosedBucket,
+    warm: bool,
+) {
+    if !cfg.enabled || !warm || e.base.p95_us.n < 10 {
+        return;
+    }
+    if b.counts.requests < cfg.min_requests {
+        return;
+    }
+    let base = e.base.p95_us.mean;
+    let p95 = b.p95_us as f64;
+    let threshold = (base * cfg.factor).max(base + cfg.min_increase_ms as f64 * 1000.0);
+    if p95 < threshold {
+        return;
+    }
+    if !e.should_report(EndpointKind::Latency, ctx.now_ms, 300_000) {
+        return;
+    }
+    let name = e.info.name();
+    ctx.report(Report {
+        kind: FindingKind::LatencyAnomaly,
+        severity: Severity::Medium,
+        confidence: confidence(0.5, p95, threshold),
+        client: FindingClient::default(),
+        endpoint: Some(name.clone().into()),
+        window_start_ms: b.start_ms,
+        summary: format!(
+            "{name}: p95 latency {:.0} ms, baseline {:.0} ms",
+            p95 / 1000.0,
+            base / 1000.0
+        ),
+        evidence: evidence![
+            "observed_p95_ms" => round(p95 / 1000.0),
+            "expected_p95_ms" => round(base / 1000.0),
+            "requests" => b.counts.requests,
+        ],
+    });
+}

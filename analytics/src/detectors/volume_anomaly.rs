@@ -1,0 +1,52 @@
+//! `volume_anomaly`: an endpoint's requests in one bucket far above its learned
+//! baseline (a flood, a runaway client, a scrape spread over many clients).
+
+use palisade_models::config::VolumeAnomalyConfig;
+use palisade_models::{FindingClient, FindingKind, Severity};
+
+use super::auth_failure_spike::round;
+use super::{Ctx, Report, confidence};
+use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
+use crate::evidence;
+
+pub fn check(
+    cfg: &VolumeAnomalyConfig,
+    ctx: &mut Ctx<'_>,
+    e: &mut EndpointState,
+    b: &ClosedBucket,
+    warm: bool,
+) {
+    if !cfg.enabled || !warm {
+        return;
+    }
+    let n = f64::from(b.counts.requests);
+    let base = e.base.requests;
+    let expected = (base.mean + cfg.sigmas * base.std().max(1.0)).max(cfg.factor * base.mean);
+    if b.counts.requests < cfg.min_requests || n < expected {
+        return;
+    }
+    if !e.should_report(EndpointKind::Volume, ctx.now_ms, 300_000) {
+        return;
+    }
+    let name = e.info.name();
+    ctx.report(Report {
+        kind: FindingKind::VolumeAnomaly,
+        severity: Severity::Medium,
+        confidence: confidence(0.5, n, expected),
+        client: FindingClient::default(),
+        endpoint: Some(name.clone().into()),
+        window_start_ms: b.start_ms,
+        summary: format!(
+            "{name}: {} requests in {}s, baseline {:.1}",
+            b.counts.requests,
+            (b.end_ms - b.start_ms) / 1000,
+            base.mean
+        ),
+        evidence: evidence![
+            "observed" => b.counts.requests,
+            "expected" => round(base.mean),
+            "stddev" => round(base.std()),
+            "threshold" => round(expected),
+        ],
+    });
+}

@@ -1,0 +1,634 @@
+//! Owns the per-event pipeline of the analytics worker: template the path, update
+//! the endpoint and the client state, run the detectors, and turn findings into
+//! blocks by the decision policy. Time is the events' own time, so a replay or a
+//! simulation decides exactly as live traffic would.
+//!
+//! Must stay O(1) per event and must not do I/O: the worker persists and publishes
+//! what `process` returns.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use palisade_models::config::DetectorsConfig;
+use palisade_models::{
+    Block, Config, DenyCode, EndpointInfo, Finding, FindingClient, LoginOutcome, NewBlock,
+    RequestEvent,
+};
+
+use crate::client::{ClientRef, ClientState, Clients};
+use crate::decide::Decider;
+use crate::detectors::bola_enumeration::Ownership;
+use crate::detectors::brute_force::Usernames;
+use crate::detectors::credential_stuffing::{Attempt, Campaigns};
+use crate::detectors::probing::Sensitive;
+use crate::detectors::{self as det, Ctx, Rng};
+use crate::endpoint::{EndpointSnapshot, EndpointState};
+use crate::sketch::hash_str;
+use crate::template::{OVERFLOW, TemplateId, Templater};
+
+/// What one call of `process` or `tick` produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub findings: Vec<Finding>,
+    pub blocks: Vec<NewBlock>,
+}
+
+impl Output {
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty() && self.blocks.is_empty()
+    }
+}
+
+/// Counters of the engine itself.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    pub events: u64,
+    pub findings: u64,
+    pub blocks: u64,
+    pub clients: usize,
+    pub untracked_clients: u64,
+    pub endpoints: usize,
+}
+
+/// Settings taken from the config once.
+#[derive(Debug, Clone)]
+struct Settings {
+    window_ms: u64,
+    bucket_ms: u64,
+    idle_ms: u64,
+    learning_ms: u64,
+    max_endpoints: usize,
+    routes_declared: bool,
+    detectors: DetectorsConfig,
+}
+
+/// Remembers who first read each object (the owner), in two generations so the
+/// oldest half is forgotten when full.
+#[derive(Debug)]
+struct Owners {
+    cur: HashMap<(TemplateId, u64), u64>,
+    old: HashMap<(TemplateId, u64), u64>,
+    half: usize,
+}
+
+impl Owners {
+    fn new(max: usize) -> Self {
+        Self {
+            cur: HashMap::new(),
+            old: HashMap::new(),
+            half: (max / 2).max(1),
+        }
+    }
+
+    /// The owner of an object, recording `who` as owner if nobody is yet.
+    fn owner_or_claim(&mut self, key: (TemplateId, u64), who: u64) -> u64 {
+        if let Some(&o) = self.cur.get(&key) {
+            return o;
+        }
+        let owner = self.old.get(&key).copied().unwrap_or(who);
+        if self.cur.len() >= self.half {
+            self.old = std::mem::take(&mut self.cur);
+        }
+        self.cur.insert(key, owner);
+        owner
+    }
+}
+
+/// The 95th percentile of per-client requests per window, over recent windows.
+#[derive(Debug)]
+struct ClientVolume {
+    hist: Histogram<u32>,
+    p95: u32,
+    next_rotate_ms: u64,
+}
+
+impl ClientVolume {
+    fn new() -> Self {
+        Self {
+            // INVARIANT: constant, valid bounds.
+            hist: Histogram::new_with_bounds(1, 10_000_000, 2)
+                .unwrap_or_else(|e| unreachable!("constant histogram bounds: {e}")),
+            p95: 0,
+            next_rotate_ms: 0,
+        }
+    }
+
+    fn record(&mut self, requests: u32, now_ms: u64, window_ms: u64) {
+        if requests > 0 {
+            let _ = self.hist.record(u64::from(requests).min(10_000_000));
+        }
+        if now_ms >= self.next_rotate_ms {
+            // Enough clients for a percentile to mean something.
+            if self.hist.len() >= 20 {
+                self.p95 = self.hist.value_at_quantile(0.95) as u32;
+            }
+            self.hist.reset();
+            self.next_rotate_ms = now_ms + 10 * window_ms;
+        }
+    }
+}
+
+/// What is persisted between restarts.
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    endpoints: Vec<EndpointSnapshot>,
+    client_volume_p95: u32,
+}
+
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// The analytics engine.
+#[derive(Debug)]
+pub struct Engine {
+    s: Settings,
+    templater: Templater,
+    index: HashMap<(Arc<str>, TemplateId), usize>,
+    endpoints: Vec<EndpointState>,
+    /// Endpoints known from a snapshot but not seen since the restart.
+    pending: HashMap<(Box<str>, Box<str>), EndpointSnapshot>,
+    clients: Clients,
+    owners: Owners,
+    campaigns: Campaigns,
+    usernames: Usernames,
+    sensitive: Sensitive,
+    volume: ClientVolume,
+    decider: Decider,
+    rng: Rng,
+    first_ms: u64,
+    now_ms: u64,
+    stats: EngineStats,
+    methods: HashMap<http::Method, Arc<str>>,
+    /// The declared routes, to recognise paths the proxy did not route (a blocked
+    /// client's requests are refused before routing).
+    routes: matchit::Router<Arc<str>>,
+}
+
+impl Engine {
+    /// An engine for a validated config.
+    pub fn new(config: &Config) -> Self {
+        let a = &config.analytics;
+        Self {
+            s: Settings {
+                window_ms: a.client_window.duration().as_millis() as u64,
+                bucket_ms: a.endpoint_bucket.duration().as_millis() as u64,
+                idle_ms: a.client_idle.duration().as_millis() as u64,
+                learning_ms: a.learning_period.duration().as_millis() as u64,
+                max_endpoints: a.max_endpoints,
+                routes_declared: !config.route.is_empty(),
+                detectors: a.detectors.clone(),
+            },
+            templater: Templater::new(a.max_segment_literals, a.max_endpoints),
+            index: HashMap::new(),
+            endpoints: Vec::new(),
+            pending: HashMap::new(),
+            clients: Clients::new(a.max_clients),
+            owners: Owners::new(a.max_objects),
+            campaigns: Campaigns::default(),
+            usernames: Usernames::default(),
+            sensitive: Sensitive::new(),
+            volume: ClientVolume::new(),
+            decider: Decider::new(&config.decisions),
+            rng: Rng::new(),
+            first_ms: 0,
+            now_ms: 0,
+            stats: EngineStats::default(),
+            methods: HashMap::new(),
+            routes: declared_routes(config),
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            clients: self.clients.len(),
+            untracked_clients: self.clients.untracked,
+            endpoints: self.endpoints.len(),
+            ..self.stats
+        }
+    }
+
+    /// The client table, for measurements.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Processes one event; findings and blocks go to `out`.
+    pub fn process(&mut self, ev: &RequestEvent, out: &mut Output) {
+        self.stats.events += 1;
+        let now = ev.ts_unix_us / 1000;
+        if self.first_ms == 0 {
+            self.first_ms = now.max(1);
+        }
+        self.now_ms = self.now_ms.max(now);
+        let first_finding = out.findings.len();
+        let mut ctx = Ctx {
+            now_ms: now,
+            window_ms: self.s.window_ms,
+            out: &mut out.findings,
+            rng: &mut self.rng,
+        };
+        let d = &self.s.detectors;
+
+        // Endpoint.
+        let route = ev
+            .route
+            .clone()
+            .or_else(|| self.routes.at(&ev.path).ok().map(|m| m.value.clone()));
+        let declared = route.is_some();
+        let resolved = match &route {
+            Some(route) => self.templater.declared(route, &ev.path),
+            None => self.templater.resolve(&ev.path),
+        };
+        for merged in self.templater.take_merged() {
+            drop_endpoints(&mut self.index, merged);
+        }
+        let template = resolved.template;
+        let method = method_name(&mut self.methods, &ev.method);
+        let ep = endpoint_index(
+            &mut self.index,
+            &mut self.endpoints,
+            &mut self.pending,
+            &self.templater,
+            &self.s,
+            (method, template),
+            declared,
+            now,
+        );
+        let principal = principal(ev);
+        let primary = principal.unwrap_or(ClientRef::Ip(ev.client_ip));
+        let primary_hash = primary.hash64();
+        let learning = now < self.first_ms + self.s.learning_ms;
+        if let Some(i) = ep {
+            let e = &mut self.endpoints[i];
+            if let Some(b) = e.advance(now, self.s.bucket_ms) {
+                let warm = !learning && e.base.requests.n >= 30;
+                det::auth_failure_spike::endpoint(&d.auth_failure_spike, &mut ctx, e, &b, warm);
+                det::volume_anomaly::check(&d.volume_anomaly, &mut ctx, e, &b, warm);
+                det::latency_anomaly::check(&d.latency_anomaly, &mut ctx, e, &b, warm);
+                det::error_burst::check(&d.error_burst, &mut ctx, e, &b);
+            }
+            e.record(ev, now, primary_hash);
+            if template != OVERFLOW {
+                det::new_endpoint::check(
+                    &d.new_endpoint,
+                    &mut ctx,
+                    e,
+                    self.s.routes_declared,
+                    learning,
+                );
+            }
+        }
+        // Requests refused because the client is already blocked teach nothing new.
+        let blocked = ev.deny.is_some_and(|x| x.code == DenyCode::Blocked);
+        if !blocked {
+            let endpoint_name = ep.map(|i| self.endpoints[i].info.name());
+            let endpoint_name = endpoint_name.as_deref().unwrap_or("");
+            let login = login_attempt(ev, self.templater.template(template));
+            let window = self.s.window_ms;
+            let idle = self.s.idle_ms;
+
+            // The address.
+            let ip = ev.client_ip;
+            if let Some(c) = self.clients.entry(ClientRef::Ip(ip), now, window, idle) {
+                if let Some(closed) = c.advance(now, window)
+                    && principal.is_none()
+                {
+                    self.volume.record(closed, now, window);
+                }
+                c.touch(now);
+                count(c, ev, login, &self.sensitive);
+                if let Some((_, Some(u))) = login.filter(|(failed, _)| *failed) {
+                    c.failed_usernames
+                        .cur
+                        .insert(u64::from_le_bytes(u.0[..8].try_into().unwrap_or([0; 8])));
+                }
+                if ev.status == 404 {
+                    c.missing_paths.cur.insert(hash_str(&ev.path));
+                }
+                c.shape = ev.user_agent.as_deref().map_or(0, |ua| hash_str(ua) as u32);
+                det::auth_failure_spike::client(&d.auth_failure_spike, &mut ctx, ip, c);
+                det::probing::check(&d.probing, &mut ctx, ip, c);
+            }
+
+            // The principal, when there is one.
+            if let Some(p) = principal
+                && let Some(c) = self.clients.entry(p, now, window, idle)
+            {
+                if let Some(closed) = c.advance(now, window) {
+                    self.volume.record(closed, now, window);
+                }
+                c.touch(now);
+                count(c, ev, login, &self.sensitive);
+            }
+
+            // Detectors on the primary key (the principal, else the address).
+            let who = FindingClient {
+                ip: Some(ip),
+                subject: ev.subject.clone(),
+                api_key_id: ev.api_key_id.clone(),
+            };
+            let p95 = self.volume.p95;
+            if let Some(c) = self.clients.get_mut(primary) {
+                det::signature::check(&d.signature, &mut ctx, c, &who, ev);
+                det::scraping::volume(&d.scraping, &mut ctx, c, &who, p95);
+                if let (Some(obj), Some(i)) = (resolved.object, ep)
+                    && is_object_method(&ev.method)
+                {
+                    let e = &mut self.endpoints[i];
+                    let id_hash = hash_str(obj);
+                    let mut foreign = false;
+                    if principal.is_some() && (200..300).contains(&ev.status) {
+                        let owner = self
+                            .owners
+                            .owner_or_claim((template, id_hash), primary_hash);
+                        foreign = owner != primary_hash;
+                        e.count_read(!foreign);
+                    }
+                    let bola = &d.bola_enumeration;
+                    let ownership = if e.owned(bola.owned_min_reads, bola.owned_share) {
+                        Ownership::Owned
+                    } else if e.base.own_reads + e.base.foreign_reads
+                        >= u64::from(bola.owned_min_reads)
+                    {
+                        Ownership::Shared
+                    } else {
+                        Ownership::Unknown
+                    };
+                    let slot = c.slot(template, (now / 1000) as u32);
+                    slot.record(id_hash, obj.parse::<i64>().ok());
+                    if matches!(ev.status, 403 | 404) {
+                        slot.denied.cur.insert(id_hash);
+                    }
+                    if foreign {
+                        slot.foreign.cur.insert(id_hash);
+                    }
+                    let slot = *slot;
+                    det::bola_enumeration::check(
+                        bola,
+                        &mut ctx,
+                        c,
+                        &slot,
+                        &who,
+                        endpoint_name,
+                        ownership,
+                    );
+                    det::scraping::objects(
+                        &d.scraping,
+                        &mut ctx,
+                        c,
+                        &slot,
+                        &who,
+                        endpoint_name,
+                        ownership,
+                    );
+                }
+            }
+
+            // Logins, over addresses and usernames.
+            if let Some((failed, username)) = login {
+                let attempt = Attempt {
+                    ip,
+                    shape: ev.user_agent.as_deref().map_or(0, |ua| hash_str(ua) as u32),
+                    failed,
+                    username,
+                };
+                det::credential_stuffing::check(
+                    &d.credential_stuffing,
+                    &mut ctx,
+                    &mut self.clients,
+                    &mut self.campaigns,
+                    &attempt,
+                    endpoint_name,
+                );
+                det::brute_force::check(
+                    &d.brute_force,
+                    &mut ctx,
+                    &mut self.clients,
+                    &mut self.usernames,
+                    &attempt,
+                    endpoint_name,
+                );
+            }
+        }
+        for f in &out.findings[first_finding..] {
+            self.stats.findings += 1;
+            if let Some(b) = self.decider.decide(f, now) {
+                self.stats.blocks += 1;
+                out.blocks.push(b);
+            }
+        }
+    }
+
+    /// Housekeeping on a timer: forgets idle clients and ended blocks.
+    pub fn tick(&mut self, now_ms: u64) -> usize {
+        self.decider.sweep(now_ms);
+        self.clients.evict_idle(now_ms, self.s.idle_ms)
+    }
+
+    /// Forgets that a scope is blocked (lifted by an operator).
+    pub fn lifted(&mut self, scope: &palisade_models::BlockScope) {
+        self.decider.lifted(scope);
+    }
+
+    /// The endpoint inventory: every endpoint seen, and those known from before a
+    /// restart and not seen since.
+    pub fn inventory(&self) -> Vec<EndpointInfo> {
+        let mut v: Vec<EndpointInfo> = self
+            .endpoints
+            .iter()
+            .filter(|e| e.template != OVERFLOW || e.info.requests > 0)
+            .map(|e| e.info.clone())
+            .chain(self.pending.values().map(|s| s.info.clone()))
+            .collect();
+        v.sort_by(|a, b| (&a.template, &a.method).cmp(&(&b.template, &b.method)));
+        v
+    }
+
+    /// Baselines, as bytes to persist.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let snap = Snapshot {
+            version: SNAPSHOT_VERSION,
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(EndpointState::snapshot)
+                .chain(self.pending.values().cloned())
+                .collect(),
+            client_volume_p95: self.volume.p95,
+        };
+        serde_json::to_vec(&snap).unwrap_or_default()
+    }
+
+    /// Warm-starts from a snapshot and the blocks in the store. A snapshot that
+    /// does not parse is ignored (baselines start cold) and reported as an error.
+    pub fn restore(
+        &mut self,
+        snapshot: Option<&[u8]>,
+        blocks: &[Block],
+        now_ms: u64,
+    ) -> Result<usize, String> {
+        self.decider.seed(blocks, now_ms);
+        let Some(bytes) = snapshot else { return Ok(0) };
+        let snap: Snapshot = serde_json::from_slice(bytes).map_err(|e| {
+            format!("the baseline snapshot does not parse ({e}); baselines start cold")
+        })?;
+        if snap.version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "the baseline snapshot has version {}, this build reads {SNAPSHOT_VERSION}; baselines start cold",
+                snap.version
+            ));
+        }
+        self.volume.p95 = snap.client_volume_p95;
+        let n = snap.endpoints.len();
+        for e in snap.endpoints {
+            self.pending
+                .insert((e.info.method.clone(), e.info.template.clone()), e);
+        }
+        Ok(n)
+    }
+}
+
+fn declared_routes(config: &Config) -> matchit::Router<Arc<str>> {
+    let mut router = matchit::Router::new();
+    for r in &config.route {
+        // Validation already checked that every path inserts; a duplicate path with
+        // other methods is the same template.
+        let _ = router.insert(r.path.clone(), Arc::from(r.path.as_str()));
+    }
+    router
+}
+
+fn method_name(cache: &mut HashMap<http::Method, Arc<str>>, m: &http::Method) -> Arc<str> {
+    if let Some(a) = cache.get(m) {
+        return a.clone();
+    }
+    let a: Arc<str> = Arc::from(m.as_str());
+    // Extension methods are client-chosen: cache the standard ones only.
+    if cache.len() < 16 {
+        cache.insert(m.clone(), a.clone());
+    }
+    a
+}
+
+#[allow(clippy::too_many_arguments)]
+fn endpoint_index(
+    index: &mut HashMap<(Arc<str>, TemplateId), usize>,
+    endpoints: &mut Vec<EndpointState>,
+    pending: &mut HashMap<(Box<str>, Box<str>), EndpointSnapshot>,
+    templater: &Templater,
+    s: &Settings,
+    key: (Arc<str>, TemplateId),
+    declared: bool,
+    now: u64,
+) -> Option<usize> {
+    if let Some(&i) = index.get(&key) {
+        return Some(i);
+    }
+    if endpoints.len() >= s.max_endpoints {
+        return None;
+    }
+    let text = templater.template(key.1);
+    let mut e = EndpointState::new(&key.0, key.1, text, declared, now);
+    if let Some(snap) = pending.remove(&(Box::from(&*key.0), Box::from(&**text))) {
+        e.restore(&snap);
+    }
+    endpoints.push(e);
+    let i = endpoints.len() - 1;
+    index.insert(key, i);
+    Some(i)
+}
+
+/// Unlinks the endpoints of a template that was folded into a parameter; their
+/// state stays in the vector (indexes are stable) but gets no more traffic and
+/// leaves the inventory.
+fn drop_endpoints(index: &mut HashMap<(Arc<str>, TemplateId), usize>, template: TemplateId) {
+    index.retain(|(_, t), _| *t != template);
+}
+
+fn principal(ev: &RequestEvent) -> Option<ClientRef<'_>> {
+    ev.subject
+        .as_deref()
+        .map(ClientRef::Subject)
+        .or_else(|| ev.api_key_id.as_deref().map(ClientRef::ApiKey))
+}
+
+fn is_object_method(m: &http::Method) -> bool {
+    matches!(
+        *m,
+        http::Method::GET | http::Method::PUT | http::Method::PATCH | http::Method::DELETE
+    )
+}
+
+/// A login attempt: as the route's login rule judged it, or, on login-like paths
+/// without one, by status.
+fn login_attempt(
+    ev: &RequestEvent,
+    template: &str,
+) -> Option<(bool, Option<palisade_models::UsernameHash>)> {
+    if let Some(l) = ev.login {
+        return Some((l.outcome == LoginOutcome::Failed, l.username_hash));
+    }
+    if ev.method != http::Method::POST || ev.deny.is_some() {
+        return None;
+    }
+    let last = template.rsplit('/').find(|s| !s.is_empty())?;
+    let login_like = matches!(
+        last.to_ascii_lowercase().as_str(),
+        "login"
+            | "signin"
+            | "sign-in"
+            | "sign_in"
+            | "authenticate"
+            | "session"
+            | "sessions"
+            | "token"
+            | "logon"
+    );
+    if !login_like {
+        return None;
+    }
+    match ev.status {
+        401 | 403 => Some((true, None)),
+        200..=299 => Some((false, None)),
+        _ => None,
+    }
+}
+
+fn count(
+    c: &mut ClientState,
+    ev: &RequestEvent,
+    login: Option<(bool, Option<palisade_models::UsernameHash>)>,
+    sensitive: &Sensitive,
+) {
+    let k = &mut c.counts.cur;
+    k.requests += 1;
+    match login {
+        Some((true, _)) => k.login_failed += 1,
+        Some((false, _)) => k.login_ok += 1,
+        None => match ev.status {
+            401 => k.unauthorized += 1,
+            403 if ev.deny.is_none_or(|d| d.code != DenyCode::Signature) => k.forbidden += 1,
+            _ => {}
+        },
+    }
+    match ev.status {
+        404 => k.not_found += 1,
+        500..=599 => k.server_errors += 1,
+        _ => {}
+    }
+    if ev.signatures.is_some() {
+        k.signature_hits += 1;
+    }
+    if sensitive.matches(&ev.path) {
+        k.sensitive += 1;
+    }
+}
+
+/// For tests and benchmarks: a client's address as used in findings.
+pub fn ip_of(f: &Finding) -> Option<IpAddr> {
+    f.client.ip
+}

@@ -1,0 +1,186 @@
+//! Owns the small fixed-size counters the per-client and per-endpoint state is made
+//! of: distinct counting over a bitmap (linear counting), two-window counters, and
+//! exponentially weighted means. Must not allocate: they live inline in state that
+//! is kept for up to a million clients.
+
+/// Distinct values counted with a bitmap of `W * 64` bits (linear counting): exact
+/// while small, within a few percent up to a few times the bit count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Distinct<const W: usize> {
+    bits: [u64; W],
+}
+
+impl<const W: usize> Default for Distinct<W> {
+    fn default() -> Self {
+        Self { bits: [0; W] }
+    }
+}
+
+impl<const W: usize> Distinct<W> {
+    const M: u32 = (W * 64) as u32;
+
+    /// Adds a value by its hash; returns true when its bit was not yet set (a new
+    /// value, or a collision).
+    pub fn insert(&mut self, hash: u64) -> bool {
+        // Re-mixed (murmur3's finaliser): the fast hashes' bits are not all equally
+        // random, and a bitmap this small shows it.
+        let mut h = hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        let i = (h % u64::from(Self::M)) as usize;
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        let new = self.bits[word] & bit == 0;
+        self.bits[word] |= bit;
+        new
+    }
+
+    pub fn clear(&mut self) {
+        self.bits = [0; W];
+    }
+
+    fn zeros_with(&self, other: &Self) -> u32 {
+        let ones: u32 = self
+            .bits
+            .iter()
+            .zip(other.bits.iter())
+            .map(|(a, b)| (a | b).count_ones())
+            .sum();
+        Self::M - ones
+    }
+
+    /// Estimated distinct values added to this or `other`.
+    pub fn union_estimate(&self, other: &Self) -> u32 {
+        estimate(Self::M, self.zeros_with(other))
+    }
+}
+
+fn estimate(m: u32, zeros: u32) -> u32 {
+    if zeros == 0 {
+        // Saturated: report the bitmap's useful range rather than infinity.
+        return m * 4;
+    }
+    let m = f64::from(m);
+    (m * (m / f64::from(zeros)).ln()).round() as u32
+}
+
+/// A value seen in the current window and the one before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pair<T> {
+    pub cur: T,
+    pub prev: T,
+}
+
+impl<T: Default + Copy> Pair<T> {
+    /// Starts a new window; `skipped` when more than one window passed, so the
+    /// previous one is empty too.
+    pub fn roll(&mut self, skipped: bool) {
+        self.prev = if skipped { T::default() } else { self.cur };
+        self.cur = T::default();
+    }
+}
+
+impl Pair<u32> {
+    pub fn total(&self) -> u32 {
+        self.cur.saturating_add(self.prev)
+    }
+}
+
+impl<const W: usize> Pair<Distinct<W>> {
+    pub fn estimate(&self) -> u32 {
+        self.cur.union_estimate(&self.prev)
+    }
+}
+
+/// An exponentially weighted mean and variance, updated once per window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ewma {
+    pub mean: f64,
+    pub var: f64,
+    /// Windows folded in so far.
+    pub n: u32,
+}
+
+impl Ewma {
+    /// Folds in one observation with weight `alpha` (the first sets the mean).
+    pub fn update(&mut self, x: f64, alpha: f64) {
+        if self.n == 0 {
+            self.mean = x;
+            self.var = 0.0;
+        } else {
+            let d = x - self.mean;
+            self.mean += alpha * d;
+            self.var = (1.0 - alpha) * (self.var + alpha * d * d);
+        }
+        self.n = self.n.saturating_add(1);
+    }
+
+    pub fn std(&self) -> f64 {
+        self.var.max(0.0).sqrt()
+    }
+}
+
+/// 64-bit hash of a string, for bitmaps and id maps; deterministic within one
+/// process (so bitmaps can be combined) but seeded per process against
+/// precomputed collisions.
+pub fn hash_str(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    state().hash_one(s)
+}
+
+pub fn hash_u64(v: u64) -> u64 {
+    use std::hash::BuildHasher;
+    state().hash_one(v)
+}
+
+/// The process-wide hasher behind `hash_str` and `hash_u64`.
+pub fn state() -> &'static foldhash::fast::FixedState {
+    static SEED: std::sync::OnceLock<foldhash::fast::FixedState> = std::sync::OnceLock::new();
+    SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, RandomState};
+        foldhash::fast::FixedState::with_seed(RandomState::new().hash_one(0x9a1e_5ade_u64))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_is_exact_when_small_and_close_when_large() {
+        let mut d = Distinct::<4>::default();
+        for i in 0..10u64 {
+            d.insert(hash_u64(i));
+            d.insert(hash_u64(i));
+        }
+        let e = d.union_estimate(&Distinct::default());
+        assert!((9..=11).contains(&e), "{e}");
+        for i in 10..200u64 {
+            d.insert(hash_u64(i));
+        }
+        let e = d.union_estimate(&Distinct::default());
+        assert!((170..=230).contains(&e), "{e}");
+    }
+
+    #[test]
+    fn pairs_roll_and_sum() {
+        let mut p = Pair::<u32> { cur: 5, prev: 0 };
+        p.roll(false);
+        p.cur = 2;
+        assert_eq!(p.total(), 7);
+        p.roll(true);
+        assert_eq!(p.total(), 0);
+    }
+
+    #[test]
+    fn ewma_tracks_mean_and_spread() {
+        let mut e = Ewma::default();
+        for i in 0..200 {
+            e.update(if i % 2 == 0 { 90.0 } else { 110.0 }, 0.1);
+        }
+        assert!((e.mean - 100.0).abs() < 2.0, "{}", e.mean);
+        assert!((e.std() - 10.0).abs() < 2.0, "{}", e.std());
+    }
+}

@@ -1,7 +1,9 @@
-//! Owns the wiring of one Palisade instance: the tee, the block table and its one
-//! writer (seeded with the config's static blocks, swept of expired ones), the
-//! analytics worker, and the proxy; and their orderly stop (proxy drains first,
-//! then analytics drains the tee, so nothing recorded is lost).
+//! Owns the wiring of one Palisade instance: the store, the tee, the block table
+//! and its one writer (seeded with the stored blocks still in force and the config's
+//! static blocks, swept of expired ones), the analytics worker with its engine and
+//! the sink that persists findings and publishes blocks, and the proxy; and their
+//! orderly stop (proxy drains first, then analytics drains the tee and persists its
+//! baselines, so nothing recorded is lost).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,13 +12,25 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use palisade_analytics::{TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle};
+use palisade_analytics::{
+    Engine, Output, Sink, Totals, TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle,
+};
 use palisade_models::block_table::BlockChange;
 use palisade_models::{
-    Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, NewBlock, SharedClock,
-    SystemClock, Tee,
+    Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, EndpointInfo, Finding, NewBlock,
+    SharedClock, SystemClock, Tee,
 };
 use palisade_proxy::{Proxy, ProxyDeps, ProxyStats, RunningProxy};
+use palisade_store::{AuditInfo, Retention, Store};
+
+/// Config blocks are numbered from here, apart from the store's sequence: they are
+/// not stored (the config file is their source) and must never share an id.
+const CONFIG_BLOCK_IDS: BlockId = 1 << 62;
+/// Findings kept in memory while the store refuses writes (a full disk), retried
+/// with every delivery.
+const MAX_UNSAVED_FINDINGS: usize = 100_000;
+/// Name of the analytics baseline snapshot in the store.
+const BASELINES: &str = "baselines";
 
 /// How often expired blocks are swept from the table.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -28,6 +42,7 @@ pub struct Palisade {
     analytics: Option<WorkerHandle>,
     tee: Arc<Tee>,
     blocks: Arc<BlockControl>,
+    store: Arc<Store>,
     stop_sweeper: CancellationToken,
 }
 
@@ -41,27 +56,70 @@ pub struct PalisadeBuilder {
 }
 
 /// The single writer of the block table, shared by everything that blocks and
-/// unblocks (static config now; analytics, the admin API and the fleet later).
-/// The mutex orders writers only: the proxy reads the table without it.
+/// unblocks (static config, analytics, later the admin API and the fleet). Every
+/// block is stored (with an audit record) before the proxy sees it, so a restart
+/// enforces it again. The mutex orders writers only: the proxy reads the table
+/// without it.
 #[derive(Debug)]
 pub struct BlockControl {
     writer: Mutex<BlockWriter>,
+    store: Arc<Store>,
     clock: SharedClock,
 }
 
 impl BlockControl {
-    /// Publishes a block; the proxy enforces it from its next request.
+    /// Stores and publishes a block; the proxy enforces it from its next request.
+    /// If the store refuses (a full disk), the block is still enforced, until the
+    /// next restart, and the error says so.
     pub fn publish(&self, block: NewBlock) -> BlockId {
-        self.lock().publish(block)
+        let who = match block.origin {
+            BlockOrigin::Analytics => "analytics",
+            BlockOrigin::Config => "config",
+            BlockOrigin::Manual => "operator",
+            BlockOrigin::Fleet => "fleet",
+        };
+        let audit = AuditInfo {
+            actor: who.into(),
+            reason: block.reason.clone(),
+            at_ms: self.clock.now_ms(),
+        };
+        let mut w = self.lock();
+        match self.store.insert_block(block.clone(), &audit) {
+            Ok(stored) => {
+                let id = stored.id;
+                w.apply(vec![BlockChange::Put(stored)]);
+                id
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    scope = %block.scope,
+                    "block enforced but not stored: it will not survive a restart; free disk space or fix the store"
+                );
+                w.publish(block)
+            }
+        }
     }
 
     /// Removes a block; returns it if it existed.
     pub fn remove(&self, id: BlockId) -> Option<Arc<Block>> {
-        self.lock().remove(id)
+        let audit = AuditInfo {
+            actor: "operator".into(),
+            reason: "removed".into(),
+            at_ms: self.clock.now_ms(),
+        };
+        let mut w = self.lock();
+        if let Err(e) = self.store.remove_block(id, &audit) {
+            tracing::error!(error = %e, id, "block lifted but still stored: it returns after a restart");
+        }
+        w.remove(id)
     }
 
     fn sweep(&self) -> usize {
         let now = self.clock.now_ms();
+        if let Err(e) = self.store.sweep_blocks(now) {
+            tracing::warn!(error = %e, "expired blocks not swept from the store; retrying");
+        }
         self.lock().sweep(now).len()
     }
 
@@ -96,8 +154,25 @@ impl PalisadeBuilder {
     /// Binds the listeners and starts everything. Must run inside a tokio runtime.
     pub fn start(self) -> anyhow::Result<Palisade> {
         let config = self.config;
+        let path = std::path::Path::new(&config.store.path);
+        let store =
+            Arc::new(Store::open(path).with_context(|| {
+                format!("opening the store at {} (store.path)", path.display())
+            })?);
+        let now = self.clock.now_ms();
+        let stored = store.blocks().context("reading the stored blocks")?;
         let tee = Arc::new(Tee::new(config.tee.capacity));
         let (table, mut writer) = BlockTable::new();
+        let restored: Vec<BlockChange> = stored
+            .iter()
+            .filter(|b| b.is_active(now))
+            .cloned()
+            .map(BlockChange::Put)
+            .collect();
+        if !restored.is_empty() {
+            tracing::info!(blocks = restored.len(), "stored blocks enforced again");
+            writer.apply(restored);
+        }
         seed_static_blocks(&config, &mut writer, &self.clock);
         let proxy = Proxy::bind(
             &config,
@@ -108,19 +183,42 @@ impl PalisadeBuilder {
             },
         )?
         .start()?;
+        let blocks = Arc::new(BlockControl {
+            writer: Mutex::new(writer),
+            store: store.clone(),
+            clock: self.clock.clone(),
+        });
         let analytics = if self.analytics {
-            Some(
-                AnalyticsWorker::new(tee.clone())
-                    .spawn()
-                    .context("starting the analytics worker")?,
-            )
+            let mut worker = AnalyticsWorker::new(tee.clone(), self.clock.clone());
+            if config.analytics.enabled {
+                let mut engine = Engine::new(&config);
+                let snapshot = store.snapshot(BASELINES).context("reading the baselines")?;
+                match engine.restore(snapshot.as_deref(), &stored, now) {
+                    Ok(n) if n > 0 => tracing::info!(endpoints = n, "baselines resumed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("{e}"),
+                }
+                let sink = StoreSink {
+                    store: store.clone(),
+                    blocks: blocks.clone(),
+                    clock: self.clock.clone(),
+                    unsaved: Vec::new(),
+                    retention: Retention {
+                        max_age_ms: config.store.retention.duration().as_millis() as u64,
+                        max_findings: config.store.max_findings,
+                        max_audit: config.store.max_audit,
+                    },
+                };
+                worker = worker.with_engine(
+                    engine,
+                    Box::new(sink),
+                    config.store.persist_interval.duration(),
+                );
+            }
+            Some(worker.spawn().context("starting the analytics worker")?)
         } else {
             None
         };
-        let blocks = Arc::new(BlockControl {
-            writer: Mutex::new(writer),
-            clock: self.clock,
-        });
         let stop_sweeper = CancellationToken::new();
         tokio::spawn(sweep_blocks(blocks.clone(), stop_sweeper.clone()));
         Ok(Palisade {
@@ -128,6 +226,7 @@ impl PalisadeBuilder {
             analytics,
             tee,
             blocks,
+            store,
             stop_sweeper,
         })
     }
@@ -148,6 +247,15 @@ impl Palisade {
 
     pub fn blocks(&self) -> &Arc<BlockControl> {
         &self.blocks
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The analytics worker's running totals (None when it is not running).
+    pub fn analytics_totals(&self) -> Option<&Arc<Totals>> {
+        self.analytics.as_ref().map(WorkerHandle::totals)
     }
 
     pub fn proxy_stats(&self) -> &Arc<ProxyStats> {
@@ -183,10 +291,11 @@ fn seed_static_blocks(config: &Config, writer: &mut BlockWriter, clock: &SharedC
     let changes = config
         .blocks
         .iter()
-        .filter_map(|b| {
+        .enumerate()
+        .filter_map(|(i, b)| {
             // Validation already rejected bad scopes; nothing is skipped in practice.
             let scope = b.scope().ok()?;
-            Some(BlockChange::Add(NewBlock {
+            let block = NewBlock {
                 scope,
                 reason: b.reason.as_str().into(),
                 origin: BlockOrigin::Config,
@@ -195,7 +304,11 @@ fn seed_static_blocks(config: &Config, writer: &mut BlockWriter, clock: &SharedC
                     .ttl
                     .as_ref()
                     .map(|t| now + t.duration().as_millis() as u64),
-            }))
+                finding: None,
+            };
+            Some(BlockChange::Put(
+                block.into_block(CONFIG_BLOCK_IDS + i as BlockId),
+            ))
         })
         .collect::<Vec<_>>();
     if !changes.is_empty() {
@@ -210,11 +323,81 @@ async fn sweep_blocks(blocks: Arc<BlockControl>, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {
-                let swept = blocks.sweep();
+                let b = blocks.clone();
+                // The store fsyncs: keep it off the runtime's threads.
+                let swept = tokio::task::spawn_blocking(move || b.sweep()).await.unwrap_or(0);
                 if swept > 0 {
                     tracing::debug!(swept, "expired blocks swept");
                 }
             }
+        }
+    }
+}
+
+/// Where the analytics worker's results go: findings into the store (and the log),
+/// blocks through the one block writer.
+struct StoreSink {
+    store: Arc<Store>,
+    blocks: Arc<BlockControl>,
+    clock: SharedClock,
+    /// Findings the store refused, kept for the next try.
+    unsaved: Vec<Finding>,
+    retention: Retention,
+}
+
+impl Sink for StoreSink {
+    fn deliver(&mut self, out: &mut Output) {
+        // Blocks first: enforcement is what the latency target is about.
+        for b in out.blocks.drain(..) {
+            let scope = b.scope.to_string();
+            let id = self.blocks.publish(b);
+            tracing::warn!(block = id, %scope, "client blocked by analytics");
+        }
+        for f in &out.findings {
+            tracing::warn!(
+                finding = %f.id,
+                kind = %f.kind,
+                severity = %f.severity,
+                ip = ?f.client.ip,
+                subject = f.client.subject.as_deref(),
+                endpoint = f.endpoint.as_deref(),
+                "{}",
+                f.summary
+            );
+        }
+        self.unsaved.append(&mut out.findings);
+        match self.store.insert_findings(&self.unsaved) {
+            Ok(()) => self.unsaved.clear(),
+            Err(e) => {
+                if self.unsaved.len() > MAX_UNSAVED_FINDINGS {
+                    let lost = self.unsaved.len() - MAX_UNSAVED_FINDINGS;
+                    self.unsaved.drain(..lost);
+                    tracing::error!(
+                        lost,
+                        "findings dropped: the store has refused writes for too long"
+                    );
+                }
+                tracing::error!(
+                    error = %e,
+                    pending = self.unsaved.len(),
+                    "findings not stored yet, kept in memory and retried; free disk space or fix the store"
+                );
+            }
+        }
+    }
+
+    fn persist(&mut self, inventory: Vec<EndpointInfo>, snapshot: Vec<u8>) {
+        if let Err(e) = self
+            .store
+            .put_inventory(&inventory, &[(BASELINES, snapshot.as_slice())])
+        {
+            tracing::warn!(error = %e, "endpoint inventory not stored; retrying at the next interval");
+        }
+        if let Err(e) = self
+            .store
+            .apply_retention(self.clock.now_ms(), &self.retention)
+        {
+            tracing::warn!(error = %e, "retention not applied; retrying at the next interval");
         }
     }
 }

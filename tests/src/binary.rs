@@ -23,7 +23,9 @@ impl Running {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("palisade.toml");
         std::fs::write(&path, config).expect("write config");
+        // The default store path is relative: keep it inside the test's directory.
         let mut child = Command::new(bin)
+            .current_dir(dir.path())
             .args(["run", "--config"])
             .arg(&path)
             .stderr(Stdio::piped())

@@ -65,6 +65,8 @@ pub fn config(upstream: &str, overrides: &str) -> Config {
 pub struct Sidecar {
     pub palisade: Palisade,
     pub addr: SocketAddr,
+    /// Holds the store, unless the test named its own `store.path`.
+    pub data: tempfile::TempDir,
 }
 
 /// Options for `Sidecar::start_with`.
@@ -82,7 +84,19 @@ impl Sidecar {
     }
 
     pub fn start_with(upstream: &str, overrides: &str, opts: Options) -> Sidecar {
-        let mut b = PalisadeBuilder::new(config(upstream, overrides)).analytics(!opts.no_analytics);
+        let data = tempfile::tempdir().expect("tempdir");
+        let mut over: toml::Table = overrides.parse().expect("override TOML");
+        let store = over
+            .entry("store")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = store {
+            t.entry("path").or_insert_with(|| {
+                toml::Value::String(data.path().join("palisade.redb").display().to_string())
+            });
+        }
+        let overrides = toml::to_string(&over).expect("serialise overrides");
+        let mut b =
+            PalisadeBuilder::new(config(upstream, &overrides)).analytics(!opts.no_analytics);
         if let Some(c) = opts.clock {
             b = b.clock(c);
         }
@@ -93,7 +107,11 @@ impl Sidecar {
             .or(palisade.tls_addrs().first())
             .copied()
             .expect("a listener");
-        Sidecar { palisade, addr }
+        Sidecar {
+            palisade,
+            addr,
+            data,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

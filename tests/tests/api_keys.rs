@@ -109,6 +109,7 @@ async fn a_client_cannot_claim_a_key_id_and_keys_can_be_blocked() {
         origin: BlockOrigin::Manual,
         created_ms: 0,
         expires_ms: None,
+        finding: None,
     });
     let (status, body) = get(&side, "/public", Some(BILLING_KEY)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

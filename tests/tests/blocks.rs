@@ -32,6 +32,7 @@ async fn a_published_block_denies_and_then_expires() {
         origin: BlockOrigin::Analytics,
         created_ms: now,
         expires_ms: Some(now + 60_000),
+        finding: None,
     });
     let denied = c.get(side.url("/")).send().await.unwrap();
     assert_eq!(denied.status(), StatusCode::FORBIDDEN);
@@ -57,6 +58,7 @@ async fn a_published_block_denies_and_then_expires() {
         origin: BlockOrigin::Manual,
         created_ms: now,
         expires_ms: None,
+        finding: None,
     });
     assert_eq!(c.get(side.url("/")).send().await.unwrap().status(), 403);
     assert!(side.palisade.blocks().remove(id2).is_some());

@@ -347,12 +347,9 @@ struct StoreSink {
 
 impl Sink for StoreSink {
     fn deliver(&mut self, out: &mut Output) {
-        // Blocks first: enforcement is what the latency target is about.
-        for b in out.blocks.drain(..) {
-            let scope = b.scope.to_string();
-            let id = self.blocks.publish(b);
-            tracing::warn!(block = id, %scope, "client blocked by analytics");
-        }
+        // Findings first: a block must never be on disk without the finding that
+        // explains it (a crash in between would leave one). It costs one fsync
+        // before enforcement.
         for f in &out.findings {
             tracing::warn!(
                 finding = %f.id,
@@ -383,6 +380,11 @@ impl Sink for StoreSink {
                     "findings not stored yet, kept in memory and retried; free disk space or fix the store"
                 );
             }
+        }
+        for b in out.blocks.drain(..) {
+            let scope = b.scope.to_string();
+            let id = self.blocks.publish(b);
+            tracing::warn!(block = id, %scope, "client blocked by analytics");
         }
     }
 

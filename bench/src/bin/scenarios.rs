@@ -140,8 +140,8 @@ fn memory() {
     );
 }
 
-/// The worker's sink as the binary has it, minus logging: blocks stored, then
-/// published.
+/// The worker's sink as the binary has it, minus logging: findings stored, then
+/// blocks stored and published.
 struct BenchSink {
     store: Arc<Store>,
     writer: Arc<Mutex<BlockWriter>>,
@@ -154,6 +154,8 @@ impl Sink for BenchSink {
             reason: "bench".into(),
             at_ms: 0,
         };
+        let _ = self.store.insert_findings(&out.findings);
+        out.findings.clear();
         for b in out.blocks.drain(..) {
             if let Ok(stored) = self.store.insert_block(b, &audit)
                 && let Ok(mut w) = self.writer.lock()
@@ -161,8 +163,6 @@ impl Sink for BenchSink {
                 w.apply(vec![BlockChange::Put(stored)]);
             }
         }
-        let _ = self.store.insert_findings(&out.findings);
-        out.findings.clear();
     }
 
     fn persist(&mut self, _: Vec<EndpointInfo>, _: Vec<u8>) {}

@@ -60,6 +60,8 @@ pub struct Baseline {
 #[derive(Debug)]
 pub struct EndpointState {
     pub info: EndpointInfo,
+    /// `METHOD /template`, made once: findings name the endpoint by it.
+    pub name: std::sync::Arc<str>,
     pub template: TemplateId,
     pub base: Baseline,
     pub bucket_start_ms: u64,
@@ -100,6 +102,7 @@ impl EndpointState {
         now_ms: u64,
     ) -> Self {
         Self {
+            name: format!("{method} {text}").into(),
             info: EndpointInfo {
                 method: method.into(),
                 template: text.into(),

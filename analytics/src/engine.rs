@@ -6,7 +6,6 @@
 //! Must stay O(1) per event and must not do I/O: the worker persists and publishes
 //! what `process` returns.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -27,7 +26,7 @@ use crate::detectors::credential_stuffing::{Attempt, Campaigns};
 use crate::detectors::probing::Sensitive;
 use crate::detectors::{self as det, Ctx, Rng};
 use crate::endpoint::{EndpointSnapshot, EndpointState};
-use crate::sketch::hash_str;
+use crate::sketch::{hash_str, username_bits};
 use crate::template::{OVERFLOW, TemplateId, Templater};
 
 /// What one call of `process` or `tick` produced.
@@ -285,7 +284,7 @@ impl Engine {
         // Requests refused because the client is already blocked teach nothing new.
         let blocked = ev.deny.is_some_and(|x| x.code == DenyCode::Blocked);
         if !blocked {
-            let endpoint_name = ep.map(|i| self.endpoints[i].info.name());
+            let endpoint_name = ep.map(|i| self.endpoints[i].name.clone());
             let endpoint_name = endpoint_name.as_deref().unwrap_or("");
             let login = login_attempt(ev, self.templater.template(template));
             let window = self.s.window_ms;
@@ -302,9 +301,7 @@ impl Engine {
                 c.touch(now);
                 count(c, ev, login, &self.sensitive);
                 if let Some((_, Some(u))) = login.filter(|(failed, _)| *failed) {
-                    c.failed_usernames
-                        .cur
-                        .insert(u64::from_le_bytes(u.0[..8].try_into().unwrap_or([0; 8])));
+                    c.failed_usernames.cur.insert(username_bits(u));
                 }
                 if ev.status == 404 {
                     c.missing_paths.cur.insert(hash_str(&ev.path));
@@ -626,9 +623,4 @@ fn count(
     if sensitive.matches(&ev.path) {
         k.sensitive += 1;
     }
-}
-
-/// For tests and benchmarks: a client's address as used in findings.
-pub fn ip_of(f: &Finding) -> Option<IpAddr> {
-    f.client.ip
 }

@@ -135,6 +135,19 @@ pub fn hash_u64(v: u64) -> u64 {
     state().hash_one(v)
 }
 
+/// 64-bit hash of an address, for distinct-address bitmaps.
+pub fn hash_ip(ip: std::net::IpAddr) -> u64 {
+    use std::hash::BuildHasher;
+    state().hash_one(ip)
+}
+
+/// 64 bits of a username hash (already a keyed digest), for bitmaps.
+pub fn username_bits(u: palisade_models::UsernameHash) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&u.0[..8]);
+    u64::from_le_bytes(b)
+}
+
 /// The process-wide hasher behind `hash_str` and `hash_u64`.
 pub fn state() -> &'static foldhash::fast::FixedState {
     static SEED: std::sync::OnceLock<foldhash::fast::FixedState> = std::sync::OnceLock::new();

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use palisade_models::config::AuthFailureSpikeConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, cooldown_s, round};
 use crate::client::{ClientState, Reported};
 use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
 use crate::evidence;
@@ -80,13 +80,13 @@ pub fn endpoint(
     if !e.should_report(EndpointKind::AuthFailure, ctx.now_ms, 300_000) {
         return;
     }
-    let name = e.info.name();
+    let name = e.name.clone();
     ctx.report(Report {
         kind: FindingKind::AuthFailureSpike,
         severity: Severity::Medium,
         confidence: confidence(0.6, f, expected),
         client: FindingClient::default(),
-        endpoint: Some(name.clone().into()),
+        endpoint: Some((*name).into()),
         window_start_ms: b.start_ms,
         summary: format!(
             "{name}: {} refusals (401/403) from {} clients in {}s, baseline {:.1}",
@@ -103,13 +103,4 @@ pub fn endpoint(
             "requests" => b.counts.requests,
         ],
     });
-}
-
-/// Client-level kinds are reported again after two windows at the earliest.
-pub fn cooldown_s(ctx: &Ctx<'_>) -> u32 {
-    (2 * ctx.window_ms / 1000) as u32
-}
-
-pub fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }

@@ -12,8 +12,7 @@
 use palisade_models::config::BolaConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
-use super::auth_failure_spike::{cooldown_s, round};
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, cooldown_s, round};
 use crate::client::{ClientState, ObjectSlot, Reported};
 use crate::evidence;
 

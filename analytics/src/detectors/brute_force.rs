@@ -8,12 +8,11 @@ use hashbrown::HashMap;
 use palisade_models::config::BruteForceConfig;
 use palisade_models::{FindingClient, FindingKind, Severity, UsernameHash};
 
-use super::auth_failure_spike::cooldown_s;
 use super::credential_stuffing::Attempt;
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, cooldown_s};
 use crate::client::{ClientRef, Clients, Reported};
 use crate::evidence;
-use crate::sketch::{Distinct, Pair, hash_u64};
+use crate::sketch::{Distinct, Pair, hash_ip};
 
 const MAX_USERNAMES: usize = 100_000;
 const MAX_MEMBERS: usize = 64;
@@ -68,10 +67,7 @@ pub fn check(
         }
     }
     t.failures.cur += 1;
-    let ip_hash = hash_u64(match a.ip {
-        IpAddr::V4(v4) => u64::from(v4.to_bits()),
-        IpAddr::V6(v6) => (v6.to_bits() >> 64) as u64,
-    });
+    let ip_hash = hash_ip(a.ip);
     t.addresses.cur.insert(ip_hash);
     if t.members.len() < MAX_MEMBERS && !t.members.contains(&a.ip) {
         t.members.push(a.ip);

@@ -11,11 +11,10 @@ use hashbrown::HashMap;
 use palisade_models::config::CredentialStuffingConfig;
 use palisade_models::{FindingClient, FindingKind, Severity, UsernameHash};
 
-use super::auth_failure_spike::{cooldown_s, round};
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, cooldown_s, round};
 use crate::client::{ClientRef, Clients, Reported};
 use crate::evidence;
-use crate::sketch::{Distinct, Pair, hash_u64};
+use crate::sketch::{Distinct, Pair, hash_ip, username_bits};
 
 /// Campaigns are judged over this many client windows (times two).
 const CAMPAIGN_WINDOWS: u64 = 5;
@@ -94,10 +93,7 @@ pub fn check(
         return;
     }
     camp.failures.cur += 1;
-    let ip_hash = hash_u64(match a.ip {
-        IpAddr::V4(v4) => u64::from(v4.to_bits()),
-        IpAddr::V6(v6) => (v6.to_bits() >> 64) as u64 ^ v6.to_bits() as u64,
-    });
+    let ip_hash = hash_ip(a.ip);
     if camp.addresses.cur.insert(ip_hash)
         && camp.members.len() < MAX_MEMBERS
         && !camp.members.contains(&a.ip)
@@ -105,9 +101,7 @@ pub fn check(
         camp.members.push(a.ip);
     }
     if let Some(u) = a.username {
-        camp.usernames.cur.insert(u64::from_le_bytes([
-            u.0[0], u.0[1], u.0[2], u.0[3], u.0[4], u.0[5], u.0[6], u.0[7],
-        ]));
+        camp.usernames.cur.insert(username_bits(u));
     }
     let addresses = camp.addresses.estimate();
     let usernames = camp.usernames.estimate();

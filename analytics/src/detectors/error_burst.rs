@@ -3,8 +3,7 @@
 use palisade_models::config::ErrorBurstConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
-use super::auth_failure_spike::round;
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, round};
 use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
 use crate::evidence;
 
@@ -20,13 +19,13 @@ pub fn check(cfg: &ErrorBurstConfig, ctx: &mut Ctx<'_>, e: &mut EndpointState, b
     if !e.should_report(EndpointKind::Errors, ctx.now_ms, 300_000) {
         return;
     }
-    let name = e.info.name();
+    let name = e.name.clone();
     ctx.report(Report {
         kind: FindingKind::ErrorBurst,
         severity: Severity::High,
         confidence: confidence(0.6, share, cfg.min_share.max(cfg.factor * base)),
         client: FindingClient::default(),
-        endpoint: Some(name.clone().into()),
+        endpoint: Some((*name).into()),
         window_start_ms: b.start_ms,
         summary: format!(
             "{name}: {} of {} answers were 5xx ({:.0}%), usually {:.1}%",

@@ -4,8 +4,7 @@
 use palisade_models::config::LatencyAnomalyConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
-use super::auth_failure_spike::round;
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, round};
 use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
 use crate::evidence;
 
@@ -31,13 +30,13 @@ pub fn check(
     if !e.should_report(EndpointKind::Latency, ctx.now_ms, 300_000) {
         return;
     }
-    let name = e.info.name();
+    let name = e.name.clone();
     ctx.report(Report {
         kind: FindingKind::LatencyAnomaly,
         severity: Severity::Medium,
         confidence: confidence(0.5, p95, threshold),
         client: FindingClient::default(),
-        endpoint: Some(name.clone().into()),
+        endpoint: Some((*name).into()),
         window_start_ms: b.start_ms,
         summary: format!(
             "{name}: p95 latency {:.0} ms, baseline {:.0} ms",

@@ -107,6 +107,16 @@ impl Default for Rng {
     }
 }
 
+/// Client-level kinds are reported again after two windows at the earliest.
+pub fn cooldown_s(ctx: &Ctx<'_>) -> u32 {
+    (2 * ctx.window_ms / 1000) as u32
+}
+
+/// Three decimals, for evidence.
+pub fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 /// Confidence that grows from `base` towards 1 as `observed` exceeds `threshold`.
 pub fn confidence(base: f32, observed: f64, threshold: f64) -> f32 {
     if threshold <= 0.0 {

@@ -29,13 +29,13 @@ pub fn check(
     } else {
         Severity::Low
     };
-    let name = e.info.name();
+    let name = e.name.clone();
     ctx.report(Report {
         kind: FindingKind::NewEndpoint,
         severity,
         confidence: 0.9,
         client: FindingClient::default(),
-        endpoint: Some(name.clone().into()),
+        endpoint: Some((*name).into()),
         window_start_ms: e.info.first_seen_ms,
         summary: if routes_declared {
             format!("{name} is not declared but answers requests (shadow endpoint)")

@@ -7,8 +7,7 @@ use aho_corasick::AhoCorasick;
 use palisade_models::config::ProbingConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
-use super::auth_failure_spike::cooldown_s;
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, cooldown_s};
 use crate::client::{ClientState, Reported};
 use crate::evidence;
 

@@ -4,9 +4,8 @@
 use palisade_models::config::ScrapingConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
-use super::auth_failure_spike::{cooldown_s, round};
 use super::bola_enumeration::{Ownership, Signals};
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, cooldown_s, round};
 use crate::client::{ClientState, ObjectSlot, Reported};
 use crate::evidence;
 

@@ -5,8 +5,7 @@
 use palisade_models::config::SignatureDetectorConfig;
 use palisade_models::{FindingClient, FindingKind, RequestEvent, Severity};
 
-use super::auth_failure_spike::cooldown_s;
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, cooldown_s};
 use crate::client::{ClientState, Reported};
 use crate::evidence;
 

@@ -4,8 +4,7 @@
 use palisade_models::config::VolumeAnomalyConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
-use super::auth_failure_spike::round;
-use super::{Ctx, Report, confidence};
+use super::{Ctx, Report, confidence, round};
 use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
 use crate::evidence;
 
@@ -28,13 +27,13 @@ pub fn check(
     if !e.should_report(EndpointKind::Volume, ctx.now_ms, 300_000) {
         return;
     }
-    let name = e.info.name();
+    let name = e.name.clone();
     ctx.report(Report {
         kind: FindingKind::VolumeAnomaly,
         severity: Severity::Medium,
         confidence: confidence(0.5, n, expected),
         client: FindingClient::default(),
-        endpoint: Some(name.clone().into()),
+        endpoint: Some((*name).into()),
         window_start_ms: b.start_ms,
         summary: format!(
             "{name}: {} requests in {}s, baseline {:.1}",

@@ -1,25 +1,30 @@
 //! Owns the wiring of one Palisade instance: the store, the tee, the block table
 //! and its one writer (seeded with the stored blocks still in force and the config's
 //! static blocks, swept of expired ones), the analytics worker with its engine and
-//! the sink that persists findings and publishes blocks, and the proxy; and their
-//! orderly stop (proxy drains first, then analytics drains the tee and persists its
-//! baselines, so nothing recorded is lost).
+//! the sink that persists findings and publishes blocks, the proxy, and the admin
+//! listener (dashboard, API, metrics) fed by both; and their orderly stop (proxy
+//! drains first, then analytics drains the tee and persists its baselines, so
+//! nothing recorded is lost; the admin listener stops last).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use palisade_analytics::{
     Engine, Output, Sink, Totals, TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle,
 };
+use palisade_dashboard::{AdminState, Feed, Readiness, StatsKeeper, Token};
 use palisade_models::block_table::BlockChange;
 use palisade_models::{
-    Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, EndpointInfo, Finding, NewBlock,
-    SharedClock, SystemClock, Tee,
+    Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, EndpointInfo, Finding, LiveView,
+    NewBlock, SharedClock, SystemClock, Tee,
 };
+
+use crate::admin::{self, AppControl, RunningAdmin};
 use palisade_proxy::{Proxy, ProxyDeps, ProxyStats, RunningProxy};
 use palisade_store::{AuditInfo, Retention, Store};
 
@@ -43,7 +48,8 @@ pub struct Palisade {
     tee: Arc<Tee>,
     blocks: Arc<BlockControl>,
     store: Arc<Store>,
-    stop_sweeper: CancellationToken,
+    admin: Option<RunningAdmin>,
+    stop_tasks: CancellationToken,
 }
 
 /// Options for starting Palisade; tests use them to inject a clock or hold the
@@ -65,6 +71,7 @@ pub struct BlockControl {
     writer: Mutex<BlockWriter>,
     store: Arc<Store>,
     clock: SharedClock,
+    feed: Arc<Feed>,
 }
 
 impl BlockControl {
@@ -78,17 +85,21 @@ impl BlockControl {
             BlockOrigin::Manual => "operator",
             BlockOrigin::Fleet => "fleet",
         };
+        self.publish_as(block, who).id
+    }
+
+    /// `publish`, audited as done by `actor`; returns the block as enforced.
+    pub fn publish_as(&self, block: NewBlock, actor: &str) -> Block {
         let audit = AuditInfo {
-            actor: who.into(),
+            actor: actor.into(),
             reason: block.reason.clone(),
             at_ms: self.clock.now_ms(),
         };
         let mut w = self.lock();
-        match self.store.insert_block(block.clone(), &audit) {
+        let published = match self.store.insert_block(block.clone(), &audit) {
             Ok(stored) => {
-                let id = stored.id;
-                w.apply(vec![BlockChange::Put(stored)]);
-                id
+                w.apply(vec![BlockChange::Put(stored.clone())]);
+                stored
             }
             Err(e) => {
                 tracing::error!(
@@ -96,23 +107,35 @@ impl BlockControl {
                     scope = %block.scope,
                     "block enforced but not stored: it will not survive a restart; free disk space or fix the store"
                 );
-                w.publish(block)
+                let id = w.publish(block.clone());
+                block.into_block(id)
             }
-        }
+        };
+        drop(w);
+        self.feed.block(&published);
+        published
     }
 
     /// Removes a block; returns it if it existed.
     pub fn remove(&self, id: BlockId) -> Option<Arc<Block>> {
+        self.remove_as(id, "operator", "removed").map(Arc::new)
+    }
+
+    /// `remove`, audited as done by `actor` for `reason`.
+    pub fn remove_as(&self, id: BlockId, actor: &str, reason: &str) -> Option<Block> {
         let audit = AuditInfo {
-            actor: "operator".into(),
-            reason: "removed".into(),
+            actor: actor.into(),
+            reason: reason.into(),
             at_ms: self.clock.now_ms(),
         };
         let mut w = self.lock();
+        let removed = w.remove(id)?;
         if let Err(e) = self.store.remove_block(id, &audit) {
             tracing::error!(error = %e, id, "block lifted but still stored: it returns after a restart");
         }
-        w.remove(id)
+        drop(w);
+        self.feed.unblock(&removed, actor, reason, false);
+        Some((*removed).clone())
     }
 
     fn sweep(&self) -> usize {
@@ -120,7 +143,11 @@ impl BlockControl {
         if let Err(e) = self.store.sweep_blocks(now) {
             tracing::warn!(error = %e, "expired blocks not swept from the store; retrying");
         }
-        self.lock().sweep(now).len()
+        let swept = self.lock().sweep(now);
+        for b in &swept {
+            self.feed.unblock(b, "sweeper", "expired", true);
+        }
+        swept.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BlockWriter> {
@@ -177,16 +204,28 @@ impl PalisadeBuilder {
         let proxy = Proxy::bind(
             &config,
             ProxyDeps {
-                blocks: table,
+                blocks: table.clone(),
                 tee: tee.clone(),
                 clock: self.clock.clone(),
             },
         )?
         .start()?;
+        let feed = Arc::new(Feed::new(now));
+        let stats = Arc::new(StatsKeeper::new(now));
+        let live = Arc::new(ArcSwap::from_pointee(LiveView::default()));
+        let url = config.upstream.url.get();
+        let ready = Arc::new(Readiness::for_upstream(
+            url.host_str()
+                .unwrap_or("")
+                .trim_matches(['[', ']'])
+                .to_string(),
+            url.port_or_known_default().unwrap_or(80),
+        ));
         let blocks = Arc::new(BlockControl {
             writer: Mutex::new(writer),
             store: store.clone(),
             clock: self.clock.clone(),
+            feed: feed.clone(),
         });
         let analytics = if self.analytics {
             let mut worker = AnalyticsWorker::new(tee.clone(), self.clock.clone());
@@ -208,6 +247,9 @@ impl PalisadeBuilder {
                         max_findings: config.store.max_findings,
                         max_audit: config.store.max_audit,
                     },
+                    feed: feed.clone(),
+                    stats: stats.clone(),
+                    live: config.admin.enabled.then(|| live.clone()),
                 };
                 worker = worker.with_engine(
                     engine,
@@ -219,15 +261,52 @@ impl PalisadeBuilder {
         } else {
             None
         };
-        let stop_sweeper = CancellationToken::new();
-        tokio::spawn(sweep_blocks(blocks.clone(), stop_sweeper.clone()));
+        let stop_tasks = CancellationToken::new();
+        tokio::spawn(sweep_blocks(blocks.clone(), stop_tasks.clone()));
+        let admin = if config.admin.enabled {
+            let commands = Arc::new(OnceLock::new());
+            if let Some(a) = &analytics {
+                let _ = commands.set(a.commands().clone());
+            }
+            let control = Arc::new(AppControl {
+                blocks: blocks.clone(),
+                table,
+                tee: tee.clone(),
+                proxy: proxy.stats().clone(),
+                totals: analytics.as_ref().map(|a| a.totals().clone()),
+                commands,
+                allow: admin::Allowlist::new(&config),
+                clock: self.clock.clone(),
+            });
+            let running = admin::start(&config, |token| AdminState {
+                store: store.clone(),
+                control,
+                feed: feed.clone(),
+                stats: stats.clone(),
+                live: live.clone(),
+                ready: ready.clone(),
+                token,
+                clock: self.clock.clone(),
+                stopping: CancellationToken::new(),
+            })?;
+            let seeding = (stats.clone(), store.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = seeding.0.seed(&seeding.1) {
+                    tracing::warn!(error = %e, "stored findings not counted for /api/stats");
+                }
+            });
+            Some(running)
+        } else {
+            None
+        };
         Ok(Palisade {
             proxy,
             analytics,
             tee,
             blocks,
             store,
-            stop_sweeper,
+            admin,
+            stop_tasks,
         })
     }
 }
@@ -253,6 +332,16 @@ impl Palisade {
         &self.store
     }
 
+    /// The admin listener's address (None when `admin.enabled` is false).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
+    }
+
+    /// The admin bearer token (None when the admin listener is off).
+    pub fn admin_token(&self) -> Option<&Arc<Token>> {
+        self.admin.as_ref().map(|a| &a.token)
+    }
+
     /// The analytics worker's running totals (None when it is not running).
     pub fn analytics_totals(&self) -> Option<&Arc<Totals>> {
         self.analytics.as_ref().map(WorkerHandle::totals)
@@ -265,11 +354,16 @@ impl Palisade {
     /// Stops accepting, lets in-flight requests finish within the grace period,
     /// then lets analytics drain the tee.
     pub async fn shutdown(self) -> Summary {
-        self.stop_sweeper.cancel();
+        self.stop_tasks.cancel();
         self.proxy.shutdown();
         self.proxy.stopped().await;
-        // Analytics stops last: it drains what the proxy recorded while draining.
+        // Analytics stops after the proxy: it drains what the proxy recorded while
+        // draining.
         let totals = self.analytics.map(WorkerHandle::stop).unwrap_or_default();
+        if let Some(admin) = self.admin {
+            admin.stop.cancel();
+            let _ = admin.task.await;
+        }
         Summary {
             totals,
             dropped: self.tee.dropped(),
@@ -343,6 +437,10 @@ struct StoreSink {
     /// Findings the store refused, kept for the next try.
     unsaved: Vec<Finding>,
     retention: Retention,
+    feed: Arc<Feed>,
+    stats: Arc<StatsKeeper>,
+    /// Where the live view goes, when the admin listener runs.
+    live: Option<Arc<ArcSwap<LiveView>>>,
 }
 
 impl Sink for StoreSink {
@@ -364,7 +462,13 @@ impl Sink for StoreSink {
         }
         self.unsaved.append(&mut out.findings);
         match self.store.insert_findings(&self.unsaved) {
-            Ok(()) => self.unsaved.clear(),
+            Ok(()) => {
+                // Stored: now operators may see them (and open them).
+                for f in self.unsaved.drain(..) {
+                    self.stats.found(&f);
+                    self.feed.finding(&f);
+                }
+            }
             Err(e) => {
                 if self.unsaved.len() > MAX_UNSAVED_FINDINGS {
                     let lost = self.unsaved.len() - MAX_UNSAVED_FINDINGS;
@@ -400,6 +504,16 @@ impl Sink for StoreSink {
             .apply_retention(self.clock.now_ms(), &self.retention)
         {
             tracing::warn!(error = %e, "retention not applied; retrying at the next interval");
+        }
+    }
+
+    fn wants_live(&self) -> bool {
+        self.live.is_some()
+    }
+
+    fn live(&mut self, view: LiveView) {
+        if let Some(live) = &self.live {
+            live.store(Arc::new(view));
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The `palisade` binary's library: the CLI, config loading, logging, and the
-//! wiring that connects the proxy, the tee, the block table and the analytics
-//! worker into one running sidecar. Kept as a library so the end-to-end tests run
+//! wiring that connects the proxy, the tee, the block table, the analytics
+//! worker and the admin listener into one running sidecar. Kept as a library so the end-to-end tests run
 //! exactly this wiring in-process.
 //!
 //! Must not contain request-path or analytics logic: those belong to their crates.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod demo;

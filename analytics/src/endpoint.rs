@@ -9,7 +9,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use palisade_models::{EndpointInfo, RequestEvent};
+use palisade_models::{EndpointInfo, LATENCY_BUCKETS_US, RequestEvent};
 
 use crate::sketch::{Distinct, Ewma};
 use crate::template::TemplateId;
@@ -124,6 +124,8 @@ impl EndpointState {
                 latency_p95_us: 0,
                 latency_p99_us: 0,
                 bytes_out_avg: 0.0,
+                latency_counts: vec![0; LATENCY_BUCKETS_US.len() + 1],
+                latency_sum_us: 0,
             },
             template,
             base: Baseline::default(),
@@ -147,6 +149,11 @@ impl EndpointState {
             last_seen_ms: self.info.last_seen_ms.max(info.last_seen_ms),
             ..info.clone()
         };
+        if self.info.latency_counts.len() != LATENCY_BUCKETS_US.len() + 1 {
+            // A snapshot from before the buckets existed, or with other bounds.
+            self.info.latency_counts = vec![0; LATENCY_BUCKETS_US.len() + 1];
+            self.info.latency_sum_us = 0;
+        }
         self.base = snap.base;
         // A template known before the restart is not new.
         self.new_reported = true;
@@ -269,6 +276,11 @@ impl EndpointState {
         if ev.status != 404 && ev.status != 0 {
             self.answered = self.answered.saturating_add(1);
         }
+        let bucket = LATENCY_BUCKETS_US.partition_point(|le| *le < ev.latency_us);
+        if let Some(c) = info.latency_counts.get_mut(bucket) {
+            *c += 1;
+        }
+        info.latency_sum_us += ev.latency_us;
         let us = ev.latency_us.clamp(LATENCY_MIN_US, LATENCY_MAX_US);
         // Within bounds by the clamp, so recording cannot fail.
         let _ = self.hist.record(us);

@@ -13,12 +13,15 @@ pub mod decide;
 pub mod detectors;
 pub mod endpoint;
 pub mod engine;
+pub mod live;
 pub mod sketch;
 pub mod template;
 mod worker;
 
 pub use engine::{Engine, EngineStats, Output};
-pub use worker::{NullSink, Sink, Totals, TotalsSnapshot, Worker, WorkerHandle};
+pub use worker::{
+    Command, Commands, NullSink, Sink, Totals, TotalsSnapshot, Worker, WorkerHandle,
+};
 
 /// Errors of the analytics worker.
 #[derive(Debug, thiserror::Error)]

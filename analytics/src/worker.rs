@@ -5,10 +5,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle, Thread};
 use std::time::Duration;
 
-use palisade_models::{EndpointInfo, RequestEvent, SharedClock, Tee};
+use palisade_models::{
+    BlockScope, ClientName, ClientSummary, EndpointInfo, LiveView, RequestEvent, SharedClock, Tee,
+};
 
 use crate::AnalyticsError;
 use crate::engine::{Engine, Output};
@@ -29,6 +32,47 @@ pub trait Sink: Send + 'static {
     fn deliver(&mut self, out: &mut Output);
     /// Persists the endpoint inventory and the baseline snapshot.
     fn persist(&mut self, inventory: Vec<EndpointInfo>, snapshot: Vec<u8>);
+    /// Whether `live` is wanted (building the view costs a pass over the clients).
+    fn wants_live(&self) -> bool {
+        false
+    }
+    /// The inventory and top clients, once a second when `wants_live`.
+    fn live(&mut self, _view: LiveView) {}
+}
+
+/// What the admin surface asks of the running worker; answered between batches.
+pub enum Command {
+    /// The summary of one client (None when it is not tracked), handed to the
+    /// callback on the worker thread.
+    Client(ClientName, Box<dyn FnOnce(Option<ClientSummary>) + Send>),
+    /// An operator lifted a block on this scope: decisions forget it, so the
+    /// next offence blocks again.
+    Lifted(BlockScope),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Client(c, _) => write!(f, "Client({c})"),
+            Command::Lifted(s) => write!(f, "Lifted({s})"),
+        }
+    }
+}
+
+/// Sends commands to a running worker and wakes it.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    tx: mpsc::Sender<Command>,
+    thread: Thread,
+}
+
+impl Commands {
+    /// Queues `cmd`; false if the worker has stopped.
+    pub fn send(&self, cmd: Command) -> bool {
+        let sent = self.tx.send(cmd).is_ok();
+        self.thread.unpark();
+        sent
+    }
 }
 
 /// A sink that keeps nothing (analytics without a store, in tests).
@@ -88,6 +132,8 @@ pub struct Worker {
     sink: Box<dyn Sink>,
     clock: SharedClock,
     persist_every: Duration,
+    commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::Sender<Command>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -104,12 +150,16 @@ pub struct WorkerHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     totals: Arc<Totals>,
+    commands: Commands,
 }
 
 impl Worker {
     /// A worker that only counts (no detectors, nothing kept).
     pub fn new(tee: Arc<Tee>, clock: SharedClock) -> Self {
+        let (commands_tx, commands) = mpsc::channel();
         Self {
+            commands,
+            commands_tx,
             tee,
             totals: Arc::default(),
             engine: None,
@@ -138,12 +188,17 @@ impl Worker {
         let stop = Arc::new(AtomicBool::new(false));
         let totals = self.totals.clone();
         let flag = stop.clone();
+        let tx = self.commands_tx.clone();
         let thread = thread::Builder::new()
             .name("palisade-analytics".into())
             .spawn(move || self.run(&flag))
             .map_err(AnalyticsError::Spawn)?;
         Ok(WorkerHandle {
             stop,
+            commands: Commands {
+                tx,
+                thread: thread.thread().clone(),
+            },
             thread: Some(thread),
             totals,
         })
@@ -179,7 +234,13 @@ impl Worker {
                     self.totals
                         .clients
                         .store(e.stats().clients as u64, Ordering::Relaxed);
+                    if self.sink.wants_live() {
+                        self.sink.live(e.live_view(self.clock.now_ms()));
+                    }
                 }
+            }
+            while let Ok(cmd) = self.commands.try_recv() {
+                self.command(cmd);
             }
             if now >= next_persist {
                 next_persist = now + self.persist_every;
@@ -202,6 +263,19 @@ impl Worker {
         }
     }
 
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Client(who, reply) => {
+                reply(self.engine.as_ref().and_then(|e| e.client_summary(&who)));
+            }
+            Command::Lifted(scope) => {
+                if let Some(e) = &mut self.engine {
+                    e.lifted(&scope);
+                }
+            }
+        }
+    }
+
     fn process(&mut self, ev: &RequestEvent, out: &mut Output) {
         self.totals.events.fetch_add(1, Ordering::Relaxed);
         if ev.deny.is_some() {
@@ -219,6 +293,11 @@ impl Worker {
 impl WorkerHandle {
     pub fn totals(&self) -> &Arc<Totals> {
         &self.totals
+    }
+
+    /// A sender of commands to the worker.
+    pub fn commands(&self) -> &Commands {
+        &self.commands
     }
 
     /// Wakes the worker now rather than at the end of its idle park.

@@ -1,14 +1,122 @@
 //! The admin surface: a listener separate from the proxy (127.0.0.1 by default,
-//! bearer-token protected) serving the JSON API, the embedded web UI, the SSE live
-//! feed, `/metrics`, `/healthz` and `/readyz` (DESIGN.md, "Admin surface").
+//! bearer-token protected) serving the JSON API (`api`), the embedded web UI
+//! (`assets`), the SSE live feed (`feed`, `api::stream`), `/metrics` (`metrics`),
+//! `/healthz` and `/readyz` (DESIGN.md, "Admin surface").
 //!
-//! Filled by the dashboard issue. Must never expose a secret, and must never be
+//! Reaches the running sidecar only through `state::Control`, which the binary
+//! implements; never exposes a secret (the token is never logged or echoed, and
+//! nothing here sees request headers or bodies of proxied traffic), and is never
 //! reachable through the proxy's listeners.
 
-/// Errors of the admin server.
-#[derive(Debug, thiserror::Error)]
-pub enum DashboardError {
-    /// The admin server is not available in this build yet.
-    #[error("the admin server is not implemented yet")]
-    Unavailable,
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod feed;
+pub mod metrics;
+pub mod state;
+pub mod stats;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use auth::{Token, TokenError};
+pub use feed::Feed;
+pub use state::{AdminState, BlockRefused, Control, Counters, Readiness};
+pub use stats::StatsKeeper;
+
+/// The Content-Security-Policy of every response: nothing inline, nothing from
+/// elsewhere, never framed.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The whole admin router: public `/healthz` and UI files, everything else behind
+/// the token.
+pub fn router(state: AdminState) -> Router {
+    let protected = api::routes()
+        .route("/metrics", get(metrics::metrics))
+        .route("/readyz", get(readyz))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/", get(assets::index))
+        .route("/assets/{*path}", get(assets::asset))
+        .merge(protected)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<AdminState>) -> Response {
+    let store = s.store.count_findings().is_ok();
+    let upstream = s.ready.upstream().await;
+    let ready = store && upstream;
+    let body = serde_json::json!({
+        "ready": ready,
+        "checks": {"config": true, "store": store, "upstream": upstream},
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// A bound admin listener.
+#[derive(Debug)]
+pub struct AdminServer {
+    listener: TcpListener,
+    state: AdminState,
+}
+
+impl AdminServer {
+    /// An admin server on a bound listener; `serve` starts it.
+    pub fn new(listener: TcpListener, state: AdminState) -> Self {
+        Self { listener, state }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `state.stopping` is cancelled; the stats ticker runs alongside.
+    pub async fn serve(self) -> std::io::Result<()> {
+        let stop = self.state.stopping.clone();
+        tokio::spawn(stats::run_ticker(self.state.clone(), stop.clone()));
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    }
 }

@@ -38,6 +38,13 @@ pub struct EndpointInfo {
     pub latency_p99_us: u64,
     /// Average response body size, in bytes.
     pub bytes_out_avg: f64,
+    /// Requests by latency since first seen, one count per bucket of
+    /// `LATENCY_BUCKETS_US` and a last one for slower (not cumulative).
+    #[serde(default)]
+    pub latency_counts: Vec<u64>,
+    /// The sum of all latencies counted, in microseconds.
+    #[serde(default)]
+    pub latency_sum_us: u64,
 }
 
 impl EndpointInfo {

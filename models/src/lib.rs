@@ -14,6 +14,7 @@ pub mod config;
 pub mod endpoint;
 pub mod event;
 pub mod finding;
+pub mod live;
 pub mod tee;
 
 pub use block::{Block, BlockId, BlockOrigin, BlockScope, NewBlock};
@@ -27,4 +28,5 @@ pub use event::{
     UsernameHash,
 };
 pub use finding::{Finding, FindingClient, FindingId, FindingKind, Severity};
+pub use live::{ClientName, ClientSummary, LATENCY_BUCKETS_US, LiveView};
 pub use tee::Tee;

@@ -22,6 +22,12 @@ impl Running {
     pub fn start(bin: &Path, config: &str) -> Running {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("palisade.toml");
+        // The admin listener's default port is fixed; tests run side by side.
+        let config = if config.contains("[admin]") {
+            config.to_string()
+        } else {
+            format!("{config}\n[admin]\nlisten = \"127.0.0.1:0\"\n")
+        };
         std::fs::write(&path, config).expect("write config");
         // The default store path is relative: keep it inside the test's directory.
         let mut child = Command::new(bin)

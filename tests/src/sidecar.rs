@@ -26,6 +26,8 @@ unknown = "allow"
 capacity = 4096
 [log]
 level = "warn"
+[admin]
+listen = "127.0.0.1:0"
 "#;
 
 /// The base config for `upstream` with `overrides` (TOML) merged over it.

@@ -6,6 +6,7 @@
 //! Checks that need another crate (TLS material, upstream CA) are that crate's
 //! preflight, run by the binary after this.
 
+mod admin;
 mod analytics;
 mod auth;
 mod blocks;
@@ -25,6 +26,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use admin::AdminConfig;
 pub use analytics::{
     AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
     CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
@@ -88,6 +90,9 @@ pub struct Config {
     /// Durable state.
     #[serde(default)]
     pub store: StoreConfig,
+    /// The admin listener: JSON API, dashboard, `/metrics`.
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 impl Config {
@@ -146,6 +151,7 @@ impl Config {
         self.analytics.validate(p);
         self.decisions.validate(p);
         self.store.validate(p);
+        self.admin.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);
         }

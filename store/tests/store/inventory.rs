@@ -24,6 +24,8 @@ fn endpoint(method: &str, template: &str, requests: u64) -> EndpointInfo {
         latency_p95_us: 2_000,
         latency_p99_us: 9_000,
         bytes_out_avg: 512.5,
+        latency_counts: vec![requests; 13],
+        latency_sum_us: 800 * requests,
     }
 }
 

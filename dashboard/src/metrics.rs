@@ -1,0 +1,172 @@
+//! Owns `GET /metrics`: Prometheus text from the counters at scrape time, through
+//! prometheus-client's `Collector`. Labels are route templates, status classes,
+//! deny reasons and finding kinds; never a client (no address, subject or key).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use palisade_models::LATENCY_BUCKETS_US;
+
+use crate::api::ApiError;
+use crate::state::AdminState;
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+struct Scrape(AdminState);
+
+impl std::fmt::Debug for Scrape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scrape")
+    }
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    values: &[(Vec<(&str, String)>, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in values {
+        if labels.is_empty() {
+            ConstCounter::new(*v).encode(m)?;
+            return Ok(());
+        }
+        ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = &self.0;
+        let c = s.control.counters();
+        let live = s.live.load();
+        let mut by_route = Vec::new();
+        for e in &live.endpoints {
+            for (class, n) in CLASSES.iter().zip(e.status_classes) {
+                if n > 0 {
+                    by_route.push((
+                        vec![
+                            ("method", e.method.to_string()),
+                            ("route", e.template.to_string()),
+                            ("class", class.to_string()),
+                        ],
+                        n,
+                    ));
+                }
+            }
+        }
+        counter(
+            &mut enc,
+            "palisade_requests",
+            "Requests by route template and response status class, as analytics counted them.",
+            &by_route,
+        )?;
+        let mut h = enc.encode_descriptor(
+            "palisade_request_duration_seconds",
+            "Request latency through Palisade, by route template.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for e in &live.endpoints {
+            if e.latency_counts.len() != LATENCY_BUCKETS_US.len() + 1 {
+                continue;
+            }
+            let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
+                .iter()
+                .map(|us| *us as f64 / 1e6)
+                .chain([f64::INFINITY])
+                .zip(e.latency_counts.iter().copied())
+                .collect();
+            let count = e.latency_counts.iter().sum();
+            let labels = vec![
+                ("method", e.method.to_string()),
+                ("route", e.template.to_string()),
+            ];
+            h.encode_family(&labels)?
+                .encode_histogram::<Vec<(String, String)>>(
+                    e.latency_sum_us as f64 / 1e6,
+                    count,
+                    &buckets,
+                    None,
+                )?;
+        }
+        let denies: Vec<_> = c
+            .denies
+            .iter()
+            .map(|(code, n)| (vec![("reason", code.to_string())], *n))
+            .collect();
+        counter(
+            &mut enc,
+            "palisade_denied_requests",
+            "Requests Palisade refused, by reason.",
+            &denies,
+        )?;
+        counter(
+            &mut enc,
+            "palisade_tee_dropped_events",
+            "Request events dropped because the ring to analytics was full.",
+            &[(vec![], c.tee_dropped)],
+        )?;
+        let findings: Vec<_> = s
+            .stats
+            .findings_by_kind()
+            .map(|(k, n)| (vec![("kind", k.as_str().to_string())], n))
+            .collect();
+        counter(
+            &mut enc,
+            "palisade_findings",
+            "Findings stored, by detector kind.",
+            &findings,
+        )?;
+        gauge(
+            &mut enc,
+            "palisade_active_blocks",
+            "Blocks in force.",
+            s.control.active_blocks().len() as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "palisade_tracked_clients",
+            "Clients the analytics worker tracks.",
+            live.clients_tracked as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "palisade_open_connections",
+            "Client connections open on the proxy.",
+            c.connections_open as i64,
+        )?;
+        Ok(())
+    }
+}
+
+pub async fn metrics(State(s): State<AdminState>) -> Response {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Scrape(s)));
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+        return ApiError::internal("encoding metrics", e).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,132 @@
+//! Owns what the admin handlers reach: the store, the running sidecar behind the
+//! `Control` trait (the binary implements it over the block writer, the proxy's
+//! counters and the analytics worker), the live feed, the stats keeper, the
+//! analytics live view and readiness.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use palisade_models::{
+    Block, BlockId, BlockScope, ClientName, ClientSummary, LiveView, NewBlock, SharedClock,
+};
+use palisade_store::Store;
+
+use crate::auth::Token;
+use crate::feed::Feed;
+use crate::stats::StatsKeeper;
+
+/// Counters of the running sidecar, read once a second and on each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    /// Exchanges the analytics worker has counted.
+    pub requests_total: u64,
+    /// Of those, refused by Palisade.
+    pub denied_total: u64,
+    /// Denials by reason (`DenyCode` names), every reason listed.
+    pub denies: Vec<(&'static str, u64)>,
+    pub tee_capacity: u64,
+    /// Events dropped because the tee was full.
+    pub tee_dropped: u64,
+    pub connections_open: u64,
+}
+
+/// Why a manual block was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockRefused {
+    /// The client is on an allowlist (`decisions.allow_*`).
+    #[error(
+        "{0} is allowlisted (decisions.allow_cidrs / allow_subjects / allow_api_keys): remove it from the allowlist first"
+    )]
+    Allowlisted(String),
+}
+
+/// The running sidecar, as the admin surface sees it.
+pub trait Control: Send + Sync + 'static {
+    /// The blocks in force now, newest first.
+    fn active_blocks(&self) -> Vec<Arc<Block>>;
+    /// Stores (with an audit record by `actor`) and publishes a block.
+    fn block(&self, block: NewBlock, actor: &str) -> Result<Block, BlockRefused>;
+    /// Removes a block (audited); None if it was not in force.
+    fn unblock(&self, id: BlockId, actor: &str, reason: &str) -> Option<Block>;
+    /// Whether `scope` covers an allowlisted client.
+    fn allowlisted(&self, scope: &BlockScope) -> bool;
+    /// A tracked client's live summary; None if analytics does not track it or
+    /// does not answer within a second.
+    fn client(
+        &self,
+        who: ClientName,
+    ) -> futures_util::future::BoxFuture<'static, Option<ClientSummary>>;
+    fn counters(&self) -> Counters;
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// At least one connection to the upstream succeeded since start.
+    pub upstream: AtomicBool,
+    /// Where the upstream listens (`host`, `port`); tried when `/readyz` is asked
+    /// and it has not answered yet. None: not tried (tests set `upstream`).
+    pub target: Option<(String, u16)>,
+}
+
+/// How long `/readyz` waits for the upstream to accept a connection.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Readiness {
+    /// Readiness that probes `host:port` until it answers once.
+    pub fn for_upstream(host: String, port: u16) -> Self {
+        Self {
+            upstream: AtomicBool::new(false),
+            target: Some((host, port)),
+        }
+    }
+
+    pub fn upstream_reached(&self) {
+        self.upstream.store(true, Ordering::Release);
+    }
+
+    /// True once the upstream accepted a connection; tries now if it has not.
+    /// Probed only on demand, so an idle sidecar makes no extra connections.
+    pub async fn upstream(&self) -> bool {
+        if self.upstream.load(Ordering::Acquire) {
+            return true;
+        }
+        let Some((host, port)) = &self.target else {
+            return false;
+        };
+        let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
+        match tokio::time::timeout(PROBE_TIMEOUT, connect).await {
+            Ok(Ok(_)) => {
+                self.upstream_reached();
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, upstream = %format!("{host}:{port}"), "readyz: the upstream does not accept connections");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Arc<Store>,
+    pub control: Arc<dyn Control>,
+    pub feed: Arc<Feed>,
+    pub stats: Arc<StatsKeeper>,
+    pub live: Arc<ArcSwap<LiveView>>,
+    pub ready: Arc<Readiness>,
+    pub token: Arc<Token>,
+    pub clock: SharedClock,
+    /// Cancelled when the admin server stops: ends the live streams.
+    pub stopping: tokio_util::sync::CancellationToken,
+}
+
+impl std::fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminState").finish_non_exhaustive()
+    }
+}

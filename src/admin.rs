@@ -1,0 +1,218 @@
+//! Owns the binary's side of the admin surface: `Control` over the running
+//! sidecar (the block writer, the block table, the proxy's and analytics'
+//! counters, the analytics worker's commands), the admin token's resolution and
+//! the listener's start.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use ipnet::IpNet;
+use tokio_util::sync::CancellationToken;
+
+use palisade_analytics::{Command, Commands, Totals};
+use palisade_dashboard::{AdminServer, AdminState, BlockRefused, Control, Counters, Token};
+use palisade_models::{
+    Block, BlockId, BlockScope, BlockTable, ClientName, ClientSummary, Config, DenyCode, NewBlock,
+    SharedClock, Tee,
+};
+use palisade_proxy::ProxyStats;
+
+use crate::app::BlockControl;
+
+/// How long a client lookup waits for the analytics worker.
+const CLIENT_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Allowlists of `[decisions]`: manual blocks may not cover them either.
+#[derive(Debug, Default)]
+pub struct Allowlist {
+    nets: Vec<IpNet>,
+    subjects: Vec<String>,
+    api_keys: Vec<String>,
+}
+
+impl Allowlist {
+    pub fn new(config: &Config) -> Self {
+        let d = &config.decisions;
+        Self {
+            nets: d.allow_cidrs.iter().map(|n| n.get().0).collect(),
+            subjects: d.allow_subjects.clone(),
+            api_keys: d.allow_api_keys.clone(),
+        }
+    }
+
+    fn covers(&self, scope: &BlockScope) -> bool {
+        match scope {
+            BlockScope::Ip(ip) => self.nets.iter().any(|n| n.contains(ip)),
+            // A network that overlaps an allowlisted one would block some of it.
+            BlockScope::Cidr(net) => self.nets.iter().any(|n| n.contains(net) || net.contains(n)),
+            BlockScope::Subject(s) => self.subjects.iter().any(|a| a.as_str() == &**s),
+            BlockScope::ApiKey(k) => self.api_keys.iter().any(|a| a.as_str() == &**k),
+        }
+    }
+}
+
+/// The running sidecar as the admin API sees it.
+#[derive(Debug)]
+pub struct AppControl {
+    pub blocks: Arc<BlockControl>,
+    pub table: BlockTable,
+    pub tee: Arc<Tee>,
+    pub proxy: Arc<ProxyStats>,
+    pub totals: Option<Arc<Totals>>,
+    pub commands: Arc<OnceLock<Commands>>,
+    pub allow: Allowlist,
+    pub clock: SharedClock,
+}
+
+impl Control for AppControl {
+    fn active_blocks(&self) -> Vec<Arc<Block>> {
+        let now = self.clock.now_ms();
+        self.table
+            .list()
+            .into_iter()
+            .filter(|b| b.is_active(now))
+            .collect()
+    }
+
+    fn block(&self, block: NewBlock, actor: &str) -> Result<Block, BlockRefused> {
+        if self.allow.covers(&block.scope) {
+            return Err(BlockRefused::Allowlisted(block.scope.to_string()));
+        }
+        Ok(self.blocks.publish_as(block, actor))
+    }
+
+    fn unblock(&self, id: BlockId, actor: &str, reason: &str) -> Option<Block> {
+        let removed = self.blocks.remove_as(id, actor, reason)?;
+        if let Some(c) = self.commands.get() {
+            c.send(Command::Lifted(removed.scope.clone()));
+        }
+        Some(removed)
+    }
+
+    fn allowlisted(&self, scope: &BlockScope) -> bool {
+        self.allow.covers(scope)
+    }
+
+    fn client(&self, who: ClientName) -> BoxFuture<'static, Option<ClientSummary>> {
+        let Some(commands) = self.commands.get().cloned() else {
+            return futures_util::future::ready(None).boxed();
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = commands.send(Command::Client(
+            who,
+            Box::new(move |summary| {
+                let _ = tx.send(summary);
+            }),
+        ));
+        async move {
+            if !sent {
+                return None;
+            }
+            tokio::time::timeout(CLIENT_QUERY_TIMEOUT, rx)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
+        }
+        .boxed()
+    }
+
+    fn counters(&self) -> Counters {
+        let t = self
+            .totals
+            .as_ref()
+            .map(|t| t.snapshot())
+            .unwrap_or_default();
+        Counters {
+            requests_total: t.events,
+            denied_total: t.denied,
+            denies: DenyCode::ALL
+                .iter()
+                .map(|c| (c.as_str(), self.proxy.denied(*c)))
+                .collect(),
+            tee_capacity: self.tee.capacity() as u64,
+            tee_dropped: self.tee.dropped(),
+            connections_open: self
+                .proxy
+                .connections_open
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+/// A started admin listener.
+#[derive(Debug)]
+pub struct RunningAdmin {
+    pub addr: SocketAddr,
+    pub token: Arc<Token>,
+    pub stop: CancellationToken,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Binds the admin listener and serves it. Refuses a non-loopback address
+/// without a configured token.
+pub fn start(
+    config: &Config,
+    state_for: impl FnOnce(Arc<Token>) -> AdminState,
+) -> anyhow::Result<RunningAdmin> {
+    let addr = *config.admin.listen.get();
+    let token = Arc::new(Token::resolve(&config.admin, addr).context("admin token (admin.*)")?);
+    let std_listener = std::net::TcpListener::bind(addr).with_context(|| {
+        format!("binding the admin listener on {addr} (admin.listen; another Palisade may be running, or choose another port)")
+    })?;
+    std_listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    let state = state_for(token.clone());
+    let stop = state.stopping.clone();
+    let server = AdminServer::new(listener, state);
+    let addr = server.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.serve().await {
+            tracing::error!(error = %e, "the admin listener failed");
+        }
+    });
+    if token.generated() {
+        // Never into the log: into a file only its owner can read.
+        let dir = std::path::Path::new(&config.store.path)
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let file = dir.join("admin-token");
+        write_private(&file, token.reveal()).with_context(|| {
+            format!(
+                "writing the generated admin token to {} (or set {})",
+                file.display(),
+                config.admin.token_env
+            )
+        })?;
+        tracing::info!(
+            file = %file.display(),
+            "admin token generated and written to this file (set {} to choose your own)",
+            config.admin.token_env
+        );
+    }
+    tracing::info!(%addr, token = %token.source, "admin listening (dashboard, API, /metrics)");
+    Ok(RunningAdmin {
+        addr,
+        token,
+        stop,
+        task,
+    })
+}
+
+/// Writes `text` to `path`, readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}

@@ -28,6 +28,7 @@ use crate::detectors::{self as det, Ctx, Rng};
 use crate::endpoint::{EndpointSnapshot, EndpointState};
 use crate::sketch::{hash_str, username_bits};
 use crate::template::{OVERFLOW, TemplateId, Templater};
+use crate::trail::{Outcome, Trails};
 
 /// What one call of `process` or `tick` produced.
 #[derive(Debug, Default)]
@@ -152,6 +153,7 @@ pub struct Engine {
     pending: HashMap<(Box<str>, Box<str>), EndpointSnapshot>,
     clients: Clients,
     owners: Owners,
+    trails: Trails,
     campaigns: Campaigns,
     usernames: Usernames,
     sensitive: Sensitive,
@@ -187,6 +189,7 @@ impl Engine {
             pending: HashMap::new(),
             clients: Clients::new(a.max_clients),
             owners: Owners::new(a.max_objects),
+            trails: Trails::default(),
             campaigns: Campaigns::default(),
             usernames: Usernames::default(),
             sensitive: Sensitive::new(),
@@ -364,6 +367,15 @@ impl Engine {
                         slot.foreign.cur.insert(id_hash);
                     }
                     let slot = *slot;
+                    let outcome = match ev.status {
+                        403 | 404 => Outcome::Denied,
+                        200..=299 if principal.is_some() && foreign => Outcome::Foreign,
+                        200..=299 if principal.is_some() => Outcome::Owned,
+                        _ => Outcome::Other,
+                    };
+                    self.trails
+                        .record(primary_hash, template, obj, now, ev.status, outcome);
+                    let before = ctx.out.len();
                     det::bola_enumeration::check(
                         bola,
                         &mut ctx,
@@ -373,6 +385,14 @@ impl Engine {
                         endpoint_name,
                         ownership,
                     );
+                    if ctx.out.len() > before
+                        && let Some(f) = ctx.out.last_mut()
+                    {
+                        f.evidence.insert(
+                            "sequence".into(),
+                            self.trails.sequence(primary_hash, template).into(),
+                        );
+                    }
                     det::scraping::objects(
                         &d.scraping,
                         &mut ctx,

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod live;
 pub mod sketch;
 pub mod template;
+pub mod trail;
 mod worker;
 
 pub use engine::{Engine, EngineStats, Output};

@@ -79,3 +79,26 @@ fn benign_traffic_alone_raises_nothing_high() {
         report.findings
     );
 }
+
+#[test]
+fn a_bola_finding_shows_the_ids_walked_with_foreign_reads_marked() {
+    let report = scenario::run(4, &[AttackKind::BolaExploit]);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::BolaEnumeration)
+        .expect("the exploit is found");
+    let seq = f.evidence["sequence"].as_array().expect("a sequence");
+    assert!(seq.len() >= 5, "{seq:?}");
+    let foreign = seq.iter().filter(|s| s["outcome"] == "foreign").count();
+    assert!(
+        foreign * 2 >= seq.len(),
+        "mostly other users' objects: {seq:?}"
+    );
+    assert!(
+        seq.iter()
+            .all(|s| s["id"].as_str().is_some_and(|id| !id.is_empty()))
+    );
+    let times: Vec<u64> = seq.iter().map(|s| s["at_ms"].as_u64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+}

@@ -241,8 +241,18 @@ impl Engine {
             .clone()
             .or_else(|| self.routes.at(&ev.path).ok().map(|m| m.value.clone()));
         let declared = route.is_some();
+        // A path the proxy refused as undeclared never reached the service: it is
+        // no endpoint of it (probing sees it through the client's 404s).
+        let refused_unknown = !declared
+            && ev
+                .deny
+                .is_some_and(|d| d.code == palisade_models::DenyCode::UnknownRoute);
         let resolved = match &route {
             Some(route) => self.templater.declared(route, &ev.path),
+            None if refused_unknown => crate::template::Resolved {
+                template: OVERFLOW,
+                object: None,
+            },
             None => self.templater.resolve(&ev.path),
         };
         for merged in self.templater.take_merged() {
@@ -250,16 +260,20 @@ impl Engine {
         }
         let template = resolved.template;
         let method = method_name(&mut self.methods, &ev.method);
-        let ep = endpoint_index(
-            &mut self.index,
-            &mut self.endpoints,
-            &mut self.pending,
-            &self.templater,
-            &self.s,
-            (method, template),
-            declared,
-            now,
-        );
+        let ep = if refused_unknown {
+            None
+        } else {
+            endpoint_index(
+                &mut self.index,
+                &mut self.endpoints,
+                &mut self.pending,
+                &self.templater,
+                &self.s,
+                (method, template),
+                declared,
+                now,
+            )
+        };
         let principal = principal(ev);
         let primary = principal.unwrap_or(ClientRef::Ip(ev.client_ip));
         let primary_hash = primary.hash64();

@@ -162,4 +162,32 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[test]
+    fn paths_refused_as_undeclared_are_no_endpoints() {
+        let mut engine = Engine::new(&config());
+        let mut out = Output::default();
+        let mut ev = RequestEvent::example();
+        ev.ts_unix_us = 1_700_000_000_000_000;
+        ev.path = "/.git/config".into();
+        ev.status = 404;
+        ev.deny = Some(palisade_models::Denial {
+            phase: palisade_models::Phase::Route,
+            code: palisade_models::DenyCode::UnknownRoute,
+        });
+        engine.process(&ev, &mut out);
+        assert!(engine.inventory().is_empty());
+        assert_eq!(
+            engine.live_view(0).clients_tracked,
+            1,
+            "the client is still seen"
+        );
+        ev.deny = None;
+        engine.process(&ev, &mut out);
+        assert_eq!(
+            engine.inventory().len(),
+            1,
+            "let through: a shadow endpoint"
+        );
+    }
 }

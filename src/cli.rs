@@ -50,6 +50,13 @@ enum Command {
         /// Where the proxy listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Where the dashboard and admin API listen.
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin_listen: String,
+        /// Run the demo's traffic (attack waves every second or so) twenty times
+        /// faster: for tests.
+        #[arg(long, hide = true)]
+        fast: bool,
     },
 }
 
@@ -82,7 +89,11 @@ pub fn main() -> ExitCode {
             Ok(config) => run_blocking(async move { run(config).await }),
             Err(code) => code,
         },
-        Command::Demo { listen } => run_blocking(demo::run(listen)),
+        Command::Demo {
+            listen,
+            admin_listen,
+            fast,
+        } => run_blocking(demo::run(listen, admin_listen, fast)),
         Command::Rules {
             command:
                 RulesCommand::Test {

@@ -20,9 +20,7 @@ pub mod trail;
 mod worker;
 
 pub use engine::{Engine, EngineStats, Output};
-pub use worker::{
-    Command, Commands, NullSink, Sink, Totals, TotalsSnapshot, Worker, WorkerHandle,
-};
+pub use worker::{Command, Commands, NullSink, Sink, Totals, TotalsSnapshot, Worker, WorkerHandle};
 
 /// Errors of the analytics worker.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,11 @@
 //! `palisade demo`: Palisade in front of a built-in sample API, with an embedded
-//! config, so a fresh machine can try it with nothing else installed. Prints where
-//! to send requests and what to try.
+//! config, so a fresh machine can try it with nothing else installed; drives
+//! shoppers and periodic attacks through it (`traffic`) so that the dashboard
+//! shows findings and blocks within a minute. Prints where to send requests, the
+//! dashboard's address and token, and what to try.
 
 pub mod sample_api;
+pub mod traffic;
 
 use std::net::SocketAddr;
 
@@ -10,6 +13,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use palisade_models::Config;
+use palisade_models::config::Parsed;
 
 use crate::app::PalisadeBuilder;
 use crate::{cli, logging};
@@ -17,16 +21,21 @@ use crate::{cli, logging};
 /// The demo's config, with `{listen}` and `{upstream}` to fill in.
 pub const DEMO_CONFIG: &str = include_str!("demo.toml");
 
-/// The demo config for a proxy on `listen` in front of an upstream on `upstream`.
+/// The demo config for a proxy on `listen` in front of an upstream on `upstream`,
+/// with the admin listener on a port of the system's choosing (`run` sets the
+/// one from `--admin-listen`).
 pub fn config(listen: &str, upstream: SocketAddr) -> anyhow::Result<Config> {
     let text = DEMO_CONFIG
         .replace("{listen}", listen)
         .replace("{upstream}", &upstream.to_string());
-    Config::parse(&text).map_err(|e| anyhow::anyhow!("the demo config is invalid: {e}"))
+    let mut config =
+        Config::parse(&text).map_err(|e| anyhow::anyhow!("the demo config is invalid: {e}"))?;
+    config.admin.listen = Parsed::new("127.0.0.1:0");
+    Ok(config)
 }
 
 /// Runs the demo until SIGINT or SIGTERM.
-pub async fn run(listen: String) -> anyhow::Result<()> {
+pub async fn run(listen: String, admin: String, fast: bool) -> anyhow::Result<()> {
     let api = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the sample API")?;
@@ -34,20 +43,57 @@ pub async fn run(listen: String) -> anyhow::Result<()> {
     let stop_api = CancellationToken::new();
     let api_task = tokio::spawn(sample_api::serve(api, stop_api.clone()));
 
-    let config = config(&listen, api_addr)?;
+    let mut config = config(&listen, api_addr)?;
+    admin
+        .parse::<SocketAddr>()
+        .with_context(|| format!("--admin-listen {admin} is not an address and port"))?;
+    config.admin.listen = Parsed::new(admin.clone());
     logging::init(&config.log);
     let palisade = PalisadeBuilder::new(config)
         .start()
-        .with_context(|| format!("starting the proxy on {listen} (try --listen 127.0.0.1:0)"))?;
+        .with_context(|| {
+            format!(
+                "starting the demo (proxy on {listen}, dashboard on {admin}; try --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0)"
+            )
+        })?;
     let proxy = palisade
         .plain_addrs()
         .first()
         .copied()
         .context("the demo proxy has no listener")?;
+    let dashboard = palisade
+        .admin_addr()
+        .context("the demo has no admin listener")?;
+    let token = palisade
+        .admin_token()
+        .context("the demo has no admin token")?;
     println!("{}", instructions(proxy, api_addr));
+    println!(
+        "\nThe dashboard (live findings, blocks, endpoints, clients):\n  dashboard: http://{dashboard}/\n  token:     {}\n  ({})\n\nSimulated shoppers and an attack every 20-30 s are on their way through the proxy;\nthe first findings and blocks appear within a minute.",
+        token.reveal(),
+        if token.generated() {
+            "made for this run; set PALISADE_ADMIN_TOKEN to choose your own"
+        } else {
+            "from PALISADE_ADMIN_TOKEN"
+        }
+    );
+    let stop_traffic = CancellationToken::new();
+    let pace = if fast {
+        traffic::Pace::fast()
+    } else {
+        traffic::Pace::realtime()
+    };
+    let driver = tokio::spawn(traffic::drive_with(
+        proxy,
+        stop_traffic.clone(),
+        pace,
+        std::sync::Arc::default(),
+    ));
 
     let signal = cli::shutdown_signal().await?;
     println!("\n{signal}: stopping");
+    stop_traffic.cancel();
+    let _ = driver.await;
     let summary = palisade.shutdown().await;
     stop_api.cancel();
     let _ = api_task.await;

@@ -34,6 +34,15 @@ use data::{DATASET, Dataset, Product};
 /// The demo users' credentials, for the demo's printed instructions: (username, password).
 pub const DEMO_LOGIN: (&str, &str) = ("alice", "alice-demo-pass");
 
+/// Every demo account as (user id, username, password), for the demo's simulated
+/// shoppers (`demo::traffic`), so they log in with what this API really accepts.
+pub fn accounts() -> Vec<(u64, &'static str, String)> {
+    (1..)
+        .map_while(|id| DATASET.user(id))
+        .map(|u| (u.id, u.username, data::password_for(u.username)))
+        .collect()
+}
+
 const DEFAULT_PER_PAGE: usize = 20;
 const MAX_PER_PAGE: usize = 100;
 

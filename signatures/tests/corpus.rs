@@ -16,7 +16,11 @@ use palisade_signatures::corpus::{self, Split};
 use palisade_signatures::{Engine, EngineOptions};
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"))
+    // Read at run time (cargo sets it for tests): a test binary reused from a
+    // build cache shared by two checkouts must look in this one.
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    PathBuf::from(dir).join("tests/corpus")
 }
 
 /// Floors per class: the reached rate minus about two points.

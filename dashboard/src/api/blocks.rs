@@ -71,18 +71,7 @@ pub async fn create(
         }
     }
     let ttl = req.ttl.as_ref().map(parse_ttl).transpose()?.flatten();
-    let reason = req.reason.unwrap_or_default();
-    let reason = reason.trim();
-    if reason.chars().count() > MAX_REASON {
-        return Err(ApiError::bad_request(format!(
-            "reason is longer than {MAX_REASON} characters"
-        )));
-    }
-    let reason = if reason.is_empty() {
-        "manual block"
-    } else {
-        reason
-    };
+    let reason = reason_or(req.reason, "manual block")?;
     if s.control.allowlisted(&scope) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -109,6 +98,19 @@ pub async fn create(
             }
         })?;
     Ok((StatusCode::CREATED, Json(block)))
+}
+
+/// The reason an operator gave (trimmed, at most `MAX_REASON` characters), or
+/// `default` when none.
+fn reason_or(given: Option<String>, default: &str) -> Result<String, ApiError> {
+    let given = given.unwrap_or_default();
+    let reason = given.trim();
+    if reason.chars().count() > MAX_REASON {
+        return Err(ApiError::bad_request(format!(
+            "reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    Ok(if reason.is_empty() { default } else { reason }.to_string())
 }
 
 /// A TTL: a positive number of seconds, or a duration; None = until removed.
@@ -165,18 +167,7 @@ pub async fn remove(
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{id}` is not a block id (a number)")))?;
-    let reason = q.reason.unwrap_or_default();
-    let reason = reason.trim();
-    if reason.chars().count() > MAX_REASON {
-        return Err(ApiError::bad_request(format!(
-            "reason is longer than {MAX_REASON} characters"
-        )));
-    }
-    let reason = if reason.is_empty() {
-        "removed by an operator".to_string()
-    } else {
-        reason.to_string()
-    };
+    let reason = reason_or(q.reason, "removed by an operator")?;
     let control = s.control.clone();
     let removed = tokio::task::spawn_blocking(move || control.unblock(id, &actor, &reason))
         .await

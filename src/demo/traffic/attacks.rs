@@ -340,7 +340,7 @@ const LEAKED_PASSWORDS: [&str; 12] = [
 
 /// Each username once, with a leaked password. The login route allows 5
 /// attempts a minute per client, so the tool keeps retrying through its 429s;
-/// `credential_stuffing` (5 usernames in the demo) blocks it.
+/// `credential_stuffing` (4 usernames in the demo) blocks it.
 async fn stuffing(w: &mut Wave<'_>, rng: &mut fastrand::Rng) -> Flow {
     let mut usernames = LEAKED_USERNAMES;
     rng.shuffle(&mut usernames);

@@ -123,12 +123,6 @@ async fn every_attack_is_found_and_blocked_and_no_shopper_is() {
         findings.len(),
         blocks.len()
     );
-    for f in &findings {
-        eprintln!(
-            "TMP {} {} {:?} {}",
-            f.kind, f.severity, f.client.ip, f.summary
-        );
-    }
 }
 
 /// The newest 1000 findings (more than a test makes).

@@ -10,14 +10,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
 use palisade_analytics::{Command, Commands, Totals};
 use palisade_dashboard::{AdminServer, AdminState, BlockRefused, Control, Counters, Token};
 use palisade_models::{
-    Block, BlockId, BlockScope, BlockTable, ClientName, ClientSummary, Config, DenyCode, NewBlock,
-    SharedClock, Tee,
+    Allowlist, Block, BlockId, BlockScope, BlockTable, ClientName, ClientSummary, Config, DenyCode,
+    NewBlock, SharedClock, Tee,
 };
 use palisade_proxy::ProxyStats;
 
@@ -25,35 +24,6 @@ use crate::app::BlockControl;
 
 /// How long a client lookup waits for the analytics worker.
 const CLIENT_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Allowlists of `[decisions]`: manual blocks may not cover them either.
-#[derive(Debug, Default)]
-pub struct Allowlist {
-    nets: Vec<IpNet>,
-    subjects: Vec<String>,
-    api_keys: Vec<String>,
-}
-
-impl Allowlist {
-    pub fn new(config: &Config) -> Self {
-        let d = &config.decisions;
-        Self {
-            nets: d.allow_cidrs.iter().map(|n| n.get().0).collect(),
-            subjects: d.allow_subjects.clone(),
-            api_keys: d.allow_api_keys.clone(),
-        }
-    }
-
-    fn covers(&self, scope: &BlockScope) -> bool {
-        match scope {
-            BlockScope::Ip(ip) => self.nets.iter().any(|n| n.contains(ip)),
-            // A network that overlaps an allowlisted one would block some of it.
-            BlockScope::Cidr(net) => self.nets.iter().any(|n| n.contains(net) || net.contains(n)),
-            BlockScope::Subject(s) => self.subjects.iter().any(|a| a.as_str() == &**s),
-            BlockScope::ApiKey(k) => self.api_keys.iter().any(|a| a.as_str() == &**k),
-        }
-    }
-}
 
 /// The running sidecar as the admin API sees it.
 #[derive(Debug)]

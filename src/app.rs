@@ -275,7 +275,7 @@ impl PalisadeBuilder {
                 proxy: proxy.stats().clone(),
                 totals: analytics.as_ref().map(|a| a.totals().clone()),
                 commands,
-                allow: admin::Allowlist::new(&config),
+                allow: palisade_models::Allowlist::new(&config.decisions),
                 clock: self.clock.clone(),
             });
             let running = admin::start(&config, |token| AdminState {

@@ -8,11 +8,12 @@
 
 use std::net::IpAddr;
 
-use hashbrown::{HashMap, HashSet};
-use ipnet::IpNet;
+use hashbrown::HashMap;
 
 use palisade_models::config::DecisionsConfig;
-use palisade_models::{Block, BlockOrigin, BlockScope, Finding, FindingKind, NewBlock, Severity};
+use palisade_models::{
+    Allowlist, Block, BlockOrigin, BlockScope, Finding, FindingKind, NewBlock, Severity,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ScopeChoice {
@@ -37,9 +38,7 @@ struct Rule {
 #[derive(Debug)]
 pub struct Decider {
     rules: Vec<Rule>,
-    allow_nets: Vec<IpNet>,
-    allow_subjects: HashSet<Box<str>>,
-    allow_api_keys: HashSet<Box<str>>,
+    allow: Allowlist,
     offence_memory_ms: u64,
     /// Offences per scope: how many, and when the last one was.
     offences: HashMap<BlockScope, (u32, u64)>,
@@ -70,17 +69,7 @@ impl Decider {
             .collect();
         Self {
             rules,
-            allow_nets: cfg.allow_cidrs.iter().map(|n| n.get().0).collect(),
-            allow_subjects: cfg
-                .allow_subjects
-                .iter()
-                .map(|s| s.as_str().into())
-                .collect(),
-            allow_api_keys: cfg
-                .allow_api_keys
-                .iter()
-                .map(|s| s.as_str().into())
-                .collect(),
+            allow: Allowlist::new(cfg),
             offence_memory_ms: cfg.offence_memory.duration().as_millis() as u64,
             offences: HashMap::new(),
             active: HashMap::new(),
@@ -110,9 +99,7 @@ impl Decider {
         subject: Option<&str>,
         api_key: Option<&str>,
     ) -> bool {
-        ip.is_some_and(|ip| self.allow_nets.iter().any(|n| n.contains(&ip)))
-            || subject.is_some_and(|s| self.allow_subjects.contains(s))
-            || api_key.is_some_and(|k| self.allow_api_keys.contains(k))
+        self.allow.allows(ip, subject, api_key)
     }
 
     /// The block a finding leads to, if any.

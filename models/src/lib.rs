@@ -6,6 +6,7 @@
 //! Must not depend on any other Palisade crate, and must not do I/O beyond reading
 //! a config file.
 
+pub mod allowlist;
 pub mod block;
 pub mod block_table;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod finding;
 pub mod live;
 pub mod tee;
 
+pub use allowlist::Allowlist;
 pub use block::{Block, BlockId, BlockOrigin, BlockScope, NewBlock};
 pub use block_table::{BlockTable, BlockWriter};
 pub use client::ClientKeys;

@@ -202,13 +202,17 @@ async fn finding_rows(c: &Client) -> Vec<String> {
     ids
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` until it yields a value, at most `STEP`.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: std::future::Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + STEP;
-    while !check().await {
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -259,25 +263,18 @@ async fn the_dashboard_shows_a_live_finding_and_unblocks_its_client() {
         .unwrap();
     wait_css(&c, "table").await;
     let before = finding_rows(&c).await;
-    let deadline = tokio::time::Instant::now() + STEP;
-    loop {
-        let now: Vec<String> = finding_rows(&c).await;
-        if now.iter().any(|id| !before.contains(id)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no finding appeared live"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (page, before, api) = (&c, &before, &demo);
+    eventually("a finding appears live", move || async move {
+        let now = finding_rows(page).await;
+        now.iter().any(|id| !before.contains(id)).then_some(())
+    })
+    .await;
     shot(&c, "findings").await;
 
     // A finding that blocked its client (the demo's attackers are blocked).
-    let deadline = tokio::time::Instant::now() + STEP;
-    let target = loop {
-        let blocks = demo.api("/api/blocks").await;
-        let found = blocks["items"].as_array().unwrap().iter().find_map(|b| {
+    let target = eventually("an analytics block with its finding", move || async move {
+        let blocks = api.api("/api/blocks").await;
+        blocks["items"].as_array().unwrap().iter().find_map(|b| {
             let ip = b["scope"].as_str()?.strip_prefix("ip:")?;
             let finding = b["finding"].as_str()?;
             (b["origin"] == "analytics").then(|| {
@@ -287,13 +284,9 @@ async fn the_dashboard_shows_a_live_finding_and_unblocks_its_client() {
                     ip.to_string(),
                 )
             })
-        });
-        if let Some(t) = found {
-            break t;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no analytics block");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        })
+    })
+    .await;
     let (block_id, finding_id, ip) = target;
     assert_eq!(
         demo.status_for(&ip).await,
@@ -339,11 +332,9 @@ async fn the_dashboard_shows_a_live_finding_and_unblocks_its_client() {
         .await
         .unwrap();
     eventually("the block is lifted", || async {
-        !demo.api("/api/blocks").await["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| b["id"].as_u64() == Some(block_id))
+        let blocks = demo.api("/api/blocks").await;
+        let items = blocks["items"].as_array().unwrap();
+        (!items.iter().any(|b| b["id"].as_u64() == Some(block_id))).then_some(())
     })
     .await;
     assert_eq!(demo.status_for(&ip).await, 200, "{ip} gets through again");

@@ -14,28 +14,22 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
-use palisade_analytics::{
-    Engine, Output, Sink, Totals, TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle,
-};
+use palisade_analytics::{Engine, Totals, TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle};
 use palisade_dashboard::{AdminState, Feed, Readiness, StatsKeeper, Token};
 use palisade_models::block_table::BlockChange;
 use palisade_models::{
-    Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, EndpointInfo, Finding, LiveView,
-    NewBlock, SharedClock, SystemClock, Tee,
+    Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, LiveView, NewBlock, SharedClock,
+    SystemClock, Tee,
 };
 
 use crate::admin::{self, AppControl, RunningAdmin};
+use crate::sink::{BASELINES, StoreSink};
 use palisade_proxy::{Proxy, ProxyDeps, ProxyStats, RunningProxy};
 use palisade_store::{AuditInfo, Retention, Store};
 
 /// Config blocks are numbered from here, apart from the store's sequence: they are
 /// not stored (the config file is their source) and must never share an id.
 const CONFIG_BLOCK_IDS: BlockId = 1 << 62;
-/// Findings kept in memory while the store refuses writes (a full disk), retried
-/// with every delivery.
-const MAX_UNSAVED_FINDINGS: usize = 100_000;
-/// Name of the analytics baseline snapshot in the store.
-const BASELINES: &str = "baselines";
 
 /// How often expired blocks are swept from the table.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -424,96 +418,6 @@ async fn sweep_blocks(blocks: Arc<BlockControl>, stop: CancellationToken) {
                     tracing::debug!(swept, "expired blocks swept");
                 }
             }
-        }
-    }
-}
-
-/// Where the analytics worker's results go: findings into the store (and the log),
-/// blocks through the one block writer.
-struct StoreSink {
-    store: Arc<Store>,
-    blocks: Arc<BlockControl>,
-    clock: SharedClock,
-    /// Findings the store refused, kept for the next try.
-    unsaved: Vec<Finding>,
-    retention: Retention,
-    feed: Arc<Feed>,
-    stats: Arc<StatsKeeper>,
-    /// Where the live view goes, when the admin listener runs.
-    live: Option<Arc<ArcSwap<LiveView>>>,
-}
-
-impl Sink for StoreSink {
-    fn deliver(&mut self, out: &mut Output) {
-        // Findings first: a block must never be on disk without the finding that
-        // explains it (a crash in between would leave one). It costs one fsync
-        // before enforcement.
-        for f in &out.findings {
-            tracing::warn!(
-                finding = %f.id,
-                kind = %f.kind,
-                severity = %f.severity,
-                ip = ?f.client.ip,
-                subject = f.client.subject.as_deref(),
-                endpoint = f.endpoint.as_deref(),
-                "{}",
-                f.summary
-            );
-        }
-        self.unsaved.append(&mut out.findings);
-        match self.store.insert_findings(&self.unsaved) {
-            Ok(()) => {
-                // Stored: now operators may see them (and open them).
-                for f in self.unsaved.drain(..) {
-                    self.stats.found(&f);
-                    self.feed.finding(&f);
-                }
-            }
-            Err(e) => {
-                if self.unsaved.len() > MAX_UNSAVED_FINDINGS {
-                    let lost = self.unsaved.len() - MAX_UNSAVED_FINDINGS;
-                    self.unsaved.drain(..lost);
-                    tracing::error!(
-                        lost,
-                        "findings dropped: the store has refused writes for too long"
-                    );
-                }
-                tracing::error!(
-                    error = %e,
-                    pending = self.unsaved.len(),
-                    "findings not stored yet, kept in memory and retried; free disk space or fix the store"
-                );
-            }
-        }
-        for b in out.blocks.drain(..) {
-            let scope = b.scope.to_string();
-            let id = self.blocks.publish(b);
-            tracing::warn!(block = id, %scope, "client blocked by analytics");
-        }
-    }
-
-    fn persist(&mut self, inventory: Vec<EndpointInfo>, snapshot: Vec<u8>) {
-        if let Err(e) = self
-            .store
-            .put_inventory(&inventory, &[(BASELINES, snapshot.as_slice())])
-        {
-            tracing::warn!(error = %e, "endpoint inventory not stored; retrying at the next interval");
-        }
-        if let Err(e) = self
-            .store
-            .apply_retention(self.clock.now_ms(), &self.retention)
-        {
-            tracing::warn!(error = %e, "retention not applied; retrying at the next interval");
-        }
-    }
-
-    fn wants_live(&self) -> bool {
-        self.live.is_some()
-    }
-
-    fn live(&mut self, view: LiveView) {
-        if let Some(live) = &self.live {
-            live.store(Arc::new(view));
         }
     }
 }

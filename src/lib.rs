@@ -11,5 +11,6 @@ pub mod cli;
 pub mod demo;
 pub mod logging;
 mod rules;
+mod sink;
 
 pub use app::{Palisade, PalisadeBuilder};

@@ -195,6 +195,7 @@ mod tests {
             window_end_ms: 0,
             summary: "s".into(),
             evidence: serde_json::Map::new(),
+            request: None,
         }
     }
 

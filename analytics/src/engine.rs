@@ -445,7 +445,8 @@ impl Engine {
                 );
             }
         }
-        for f in &out.findings[first_finding..] {
+        for f in &mut out.findings[first_finding..] {
+            f.request.get_or_insert_with(|| trigger(ev));
             self.stats.findings += 1;
             if let Some(b) = self.decider.decide(f, now) {
                 self.stats.blocks += 1;
@@ -657,4 +658,28 @@ fn count(
     if sensitive.matches(&ev.path) {
         k.sensitive += 1;
     }
+}
+
+/// The request a finding raised on `ev` names (FindingRequest's doc: no query, the
+/// user agent cut at 256 bytes).
+fn trigger(ev: &RequestEvent) -> palisade_models::FindingRequest {
+    palisade_models::FindingRequest {
+        method: ev.method.as_str().into(),
+        path: ev.path.clone(),
+        status: ev.status,
+        peer_port: ev.peer_port,
+        user_agent: ev.user_agent.as_deref().map(|ua| cut(ua, 256).into()),
+    }
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

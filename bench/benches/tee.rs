@@ -46,6 +46,7 @@ fn realistic_event() -> RequestEvent {
         request_id: "0194f3a2-7c1e-7d4b-9a8f-3b2c1d0e4f5a".into(),
         client_ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 57)),
         peer_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 3, 14)),
+        peer_port: 51234,
         subject: Some("user_8812".into()),
         api_key_id: None,
         token_id: None,

@@ -399,6 +399,7 @@ fn event(r: &Req, n: usize, blocked: bool) -> RequestEvent {
         request_id: format!("r{n}").into(),
         client_ip: r.actor.ip,
         peer_ip: r.actor.ip,
+        peer_port: 40000,
         subject: if deny == Some(DenyCode::Unauthenticated) {
             None
         } else {

@@ -20,6 +20,8 @@ pub struct RequestEvent {
     pub client_ip: IpAddr,
     /// The TCP peer address.
     pub peer_ip: IpAddr,
+    /// The TCP source port of the connection.
+    pub peer_port: u16,
     /// The verified JWT subject, when the request carried a valid token.
     pub subject: Option<Box<str>>,
     /// The id (never the secret) of a verified API key.
@@ -126,6 +128,7 @@ impl RequestEvent {
             request_id: "example".into(),
             client_ip: localhost,
             peer_ip: localhost,
+            peer_port: 0,
             subject: None,
             api_key_id: None,
             token_id: None,

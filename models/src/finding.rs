@@ -232,6 +232,24 @@ pub struct Finding {
     pub summary: Box<str>,
     /// Counts, expected vs observed, samples: a JSON object, detector-specific.
     pub evidence: serde_json::Map<String, serde_json::Value>,
+    /// The request that tipped the detector over, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<FindingRequest>,
+}
+
+/// The request a finding was raised on: what a SIEM shows as the request (CEF
+/// `request`, `requestMethod`, `spt`, `requestClientApplication`). The path has no
+/// query string; the user agent is the client's own claim, cut at 256 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRequest {
+    pub method: Box<str>,
+    pub path: Box<str>,
+    pub status: u16,
+    /// The TCP source port of the connection it came on (0 when unknown).
+    #[serde(default)]
+    pub peer_port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<Box<str>>,
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod event;
 pub mod finding;
 pub mod live;
+pub mod siem;
 pub mod tee;
 
 pub use allowlist::Allowlist;
@@ -29,6 +30,7 @@ pub use event::{
     Denial, DenyCode, Login, LoginOutcome, Phase, Protocol, RequestEvent, SignatureMatch,
     UsernameHash,
 };
-pub use finding::{Finding, FindingClient, FindingId, FindingKind, Severity};
+pub use finding::{Finding, FindingClient, FindingId, FindingKind, FindingRequest, Severity};
 pub use live::{ClientName, ClientSummary, LATENCY_BUCKETS_US, LiveView};
+pub use siem::{DeniedSummary, SiemCategory, SiemEvent, SiemRecord, SiemSource};
 pub use tee::Tee;

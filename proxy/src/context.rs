@@ -72,6 +72,7 @@ impl RequestCtx {
             request_id: request_id.to_str().unwrap_or_default().into(),
             client_ip: peer_ip,
             peer_ip,
+            peer_port: conn.peer.port(),
             subject: None,
             api_key_id: None,
             token_id: None,

@@ -79,5 +79,6 @@ fn finding(id: FindingId) -> Finding {
         window_end_ms: id.unix_ms(),
         summary: "crash test".into(),
         evidence: serde_json::Map::new(),
+        request: None,
     }
 }

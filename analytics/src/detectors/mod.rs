@@ -56,6 +56,7 @@ impl Ctx<'_> {
             window_end_ms: self.now_ms,
             summary: r.summary.into_boxed_str(),
             evidence: r.evidence,
+            request: None,
         });
     }
 

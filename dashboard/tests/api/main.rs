@@ -199,6 +199,7 @@ pub fn finding(
         window_end_ms: ms,
         summary: format!("{kind} from {ip}").into(),
         evidence,
+        request: None,
     }
 }
 

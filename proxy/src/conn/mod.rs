@@ -284,6 +284,7 @@ fn refusal_event(
         request_id: request_id.to_str().unwrap_or_default().into(),
         client_ip: info.peer.ip(),
         peer_ip: info.peer.ip(),
+        peer_port: info.peer.port(),
         subject: None,
         api_key_id: None,
         token_id: None,

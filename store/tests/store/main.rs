@@ -68,5 +68,6 @@ pub fn finding(
         window_end_ms: id.unix_ms(),
         summary: "something was seen".into(),
         evidence,
+        request: None,
     }
 }

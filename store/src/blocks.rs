@@ -1,16 +1,18 @@
 //! Owns blocks and their audit trail: ids from a persistent sequence, and one audit
-//! record per change, written in the same transaction as the change.
+//! record (and one SIEM outbox record, when sinks want them) per change, written in
+//! the same transaction as the change.
 //!
 //! Must not publish to the block table: the caller does, after the commit returned,
 //! so the proxy never enforces a block that a crash could forget. Must not read the
 //! clock: times come from the caller (`AuditInfo::at_ms`, `now_ms`).
 
-use palisade_models::{Block, BlockId, NewBlock};
+use palisade_models::{Block, BlockId, NewBlock, SiemEvent};
 use redb::{ReadableTable, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::Store;
 use crate::error::{Context, StoreError};
+use crate::outbox::OutboxWriter;
 use crate::schema::{AUDIT, AUDIT_SEQ, BLOCK_SEQ, BLOCKS, SEQUENCES, decode, encode, next_seq};
 
 /// Who changes the block table, and why.
@@ -72,6 +74,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let txn = self.begin_write(WHAT)?;
+        let mut outbox = OutboxWriter::open(self, &txn)?;
         let mut created = Vec::with_capacity(new.len());
         {
             let mut seq = txn.open_table(SEQUENCES).context(WHAT)?;
@@ -83,18 +86,17 @@ impl Store {
                     .insert(block.id, encode(&block, "a block")?.as_slice())
                     .context(WHAT)?;
                 let at_ms = block.created_ms;
-                append_audit(
-                    &mut seq,
-                    &mut trail,
-                    AuditAction::BlockCreated,
-                    &block,
-                    audit,
-                    at_ms,
-                )?;
+                let mut trail = Trail {
+                    seq: &mut seq,
+                    records: &mut trail,
+                    outbox: &mut outbox,
+                };
+                trail.append(AuditAction::BlockCreated, &block, audit, at_ms)?;
                 created.push(block);
             }
         }
-        self.commit(txn, WHAT)?;
+        let dropped = outbox.finish();
+        self.commit_counting(txn, dropped, WHAT)?;
         Ok(created)
     }
 
@@ -107,6 +109,7 @@ impl Store {
     ) -> Result<Option<Block>, StoreError> {
         const WHAT: &str = "removing a block";
         let txn = self.begin_write(WHAT)?;
+        let mut outbox = OutboxWriter::open(self, &txn)?;
         let removed = {
             let mut seq = txn.open_table(SEQUENCES).context(WHAT)?;
             let mut blocks = txn.open_table(BLOCKS).context(WHAT)?;
@@ -116,20 +119,20 @@ impl Store {
                 None => None,
             };
             if let Some(block) = &removed {
-                append_audit(
-                    &mut seq,
-                    &mut trail,
-                    AuditAction::BlockRemoved,
-                    block,
-                    audit,
-                    audit.at_ms,
-                )?;
+                let mut trail = Trail {
+                    seq: &mut seq,
+                    records: &mut trail,
+                    outbox: &mut outbox,
+                };
+                trail.append(AuditAction::BlockRemoved, block, audit, audit.at_ms)?;
             }
             removed
         };
         if removed.is_some() {
-            self.commit(txn, WHAT)?;
+            let dropped = outbox.finish();
+            self.commit_counting(txn, dropped, WHAT)?;
         } else {
+            drop(outbox);
             self.abort(txn, WHAT)?;
         }
         Ok(removed)
@@ -166,6 +169,7 @@ impl Store {
             at_ms: now_ms,
         };
         let txn = self.begin_write(WHAT)?;
+        let mut outbox = OutboxWriter::open(self, &txn)?;
         let expired = {
             let mut seq = txn.open_table(SEQUENCES).context(WHAT)?;
             let mut blocks = txn.open_table(BLOCKS).context(WHAT)?;
@@ -179,23 +183,23 @@ impl Store {
                     expired.push(block);
                 }
             }
+            let mut trail = Trail {
+                seq: &mut seq,
+                records: &mut trail,
+                outbox: &mut outbox,
+            };
             for block in &expired {
                 blocks.remove(block.id).context(WHAT)?;
-                append_audit(
-                    &mut seq,
-                    &mut trail,
-                    AuditAction::BlockExpired,
-                    block,
-                    &sweeper,
-                    now_ms,
-                )?;
+                trail.append(AuditAction::BlockExpired, block, &sweeper, now_ms)?;
             }
             expired
         };
         if expired.is_empty() {
+            drop(outbox);
             self.abort(txn, WHAT)?;
         } else {
-            self.commit(txn, WHAT)?;
+            let dropped = outbox.finish();
+            self.commit_counting(txn, dropped, WHAT)?;
         }
         Ok(expired)
     }
@@ -214,24 +218,45 @@ impl Store {
     }
 }
 
-fn append_audit(
-    seq: &mut SeqTable<'_>,
-    trail: &mut RecordTable<'_>,
-    action: AuditAction,
-    block: &Block,
-    info: &AuditInfo,
-    at_ms: u64,
-) -> Result<(), StoreError> {
-    let record = AuditRecord {
-        seq: next_seq(seq, AUDIT_SEQ)?,
-        at_ms,
-        actor: info.actor.clone(),
-        action,
-        block: block.clone(),
-        reason: info.reason.clone(),
-    };
-    trail
-        .insert(record.seq, encode(&record, "an audit record")?.as_slice())
-        .context("writing an audit record")?;
-    Ok(())
+/// The audit trail and the SIEM outbox, open in one write transaction: every change
+/// to a block is audited and queued together.
+struct Trail<'a, 't> {
+    seq: &'a mut SeqTable<'t>,
+    records: &'a mut RecordTable<'t>,
+    outbox: &'a mut OutboxWriter<'t>,
+}
+
+impl Trail<'_, '_> {
+    fn append(
+        &mut self,
+        action: AuditAction,
+        block: &Block,
+        info: &AuditInfo,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let record = AuditRecord {
+            seq: next_seq(self.seq, AUDIT_SEQ)?,
+            at_ms,
+            actor: info.actor.clone(),
+            action,
+            block: block.clone(),
+            reason: info.reason.clone(),
+        };
+        self.records
+            .insert(record.seq, encode(&record, "an audit record")?.as_slice())
+            .context("writing an audit record")?;
+        let event = match action {
+            AuditAction::BlockCreated => SiemEvent::Block {
+                block: block.clone(),
+                actor: info.actor.clone(),
+            },
+            AuditAction::BlockRemoved | AuditAction::BlockExpired => SiemEvent::Unblock {
+                block: block.clone(),
+                actor: info.actor.clone(),
+                reason: info.reason.clone(),
+                expired: action == AuditAction::BlockExpired,
+            },
+        };
+        self.outbox.push(event, at_ms)
+    }
 }

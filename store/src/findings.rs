@@ -7,11 +7,12 @@
 
 use std::net::IpAddr;
 
-use palisade_models::{Finding, FindingId, FindingKind, Severity};
+use palisade_models::{Finding, FindingId, FindingKind, Severity, SiemEvent};
 use redb::ReadableTableMetadata;
 
 use crate::Store;
 use crate::error::{Context, StoreError};
+use crate::outbox::OutboxWriter;
 use crate::schema::{FINDINGS, decode, encode};
 
 /// The most findings one page returns.
@@ -74,23 +75,32 @@ fn client_matches(f: &Finding, client: &str) -> bool {
 }
 
 impl Store {
-    /// Stores findings in one transaction, on disk when it returns. A finding whose
-    /// id is already stored replaces it, so a retried batch does not duplicate.
+    /// Stores findings in one transaction, on disk when it returns, and queues them
+    /// for the SIEM sinks in the same transaction. A finding whose id is already
+    /// stored replaces it, so a retried batch does not duplicate.
     pub fn insert_findings(&self, findings: &[Finding]) -> Result<(), StoreError> {
         const WHAT: &str = "inserting findings";
         if findings.is_empty() {
             return Ok(());
         }
         let txn = self.begin_write(WHAT)?;
+        let mut outbox = OutboxWriter::open(self, &txn)?;
         {
             let mut table = txn.open_table(FINDINGS).context(WHAT)?;
             for f in findings {
-                table
+                let replaced = table
                     .insert(f.id.0, encode(f, "a finding")?.as_slice())
-                    .context(WHAT)?;
+                    .context(WHAT)?
+                    .is_some();
+                // A retried batch is not queued twice.
+                if !replaced {
+                    let event = SiemEvent::Finding { finding: f.clone() };
+                    outbox.push(event, f.window_end_ms)?;
+                }
             }
         }
-        self.commit(txn, WHAT)
+        let dropped = outbox.finish();
+        self.commit_counting(txn, dropped, WHAT)
     }
 
     /// The finding `id`, if stored.

@@ -12,6 +12,7 @@ mod blocks;
 mod error;
 mod findings;
 mod inventory;
+mod outbox;
 mod retention;
 mod schema;
 
@@ -23,6 +24,7 @@ use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransac
 pub use blocks::{AuditAction, AuditInfo, AuditRecord};
 pub use error::StoreError;
 pub use findings::{FindingFilter, FindingPage, MAX_PAGE, PageRequest};
+pub use outbox::{DeadLetter, MAX_DEAD_LETTERS, OutboxBatch, OutboxPolicy, SinkDepth};
 pub use retention::Retention;
 pub use schema::SCHEMA_VERSION;
 
@@ -38,6 +40,7 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 pub struct Store {
     db: Database,
     path: PathBuf,
+    outbox: outbox::OutboxState,
 }
 
 impl Store {
@@ -62,6 +65,7 @@ impl Store {
         let store = Store {
             db,
             path: path.to_path_buf(),
+            outbox: outbox::OutboxState::new(),
         };
         let txn = store.begin_write("migrating the schema")?;
         schema::migrate(&txn, path)?;

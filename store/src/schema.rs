@@ -15,7 +15,7 @@ use crate::error::{Context, StoreError};
 
 /// The layout this build writes. Bump it only together with a new entry in
 /// `MIGRATIONS`.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Holds only `"version"`; its name and types are the same in every version, so any
 /// build can tell whether it may read the file.
@@ -38,6 +38,16 @@ pub(crate) const FINDINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("
 pub(crate) const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
 /// Opaque bytes (baseline snapshots) by name.
 pub(crate) const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+/// `SiemRecord` as JSON, by outbox sequence number (oldest first). (v2)
+pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Each sink's cursor: the last sequence number it is done with. (v2)
+pub(crate) const OUTBOX_CURSORS: TableDefinition<&str, u64> =
+    TableDefinition::new("outbox_cursors");
+/// The outbox's head sequence, the dead-letter sequence and this store's random
+/// instance number (the first half of every record id). (v2)
+pub(crate) const OUTBOX_META: TableDefinition<&str, u64> = TableDefinition::new("outbox_meta");
+/// `DeadLetter` as JSON, by dead-letter sequence number. (v2)
+pub(crate) const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 
 /// One step from the version before `to` up to `to`. A new file is at version 0 and
 /// runs every step, so creation is the first migration.
@@ -46,10 +56,16 @@ struct Migration {
     run: fn(&WriteTransaction) -> Result<(), StoreError>,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    run: create_v1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        run: create_v1,
+    },
+    Migration {
+        to: 2,
+        run: create_v2,
+    },
+];
 
 // Checked when the crate compiles: the steps are consecutive and end at SCHEMA_VERSION.
 const _: () = {
@@ -96,6 +112,27 @@ fn create_v1(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(FINDINGS).context("creating findings")?;
     txn.open_table(ENDPOINTS).context("creating endpoints")?;
     txn.open_table(SNAPSHOTS).context("creating snapshots")?;
+    Ok(())
+}
+
+/// Version 2: the SIEM outbox, its cursors and dead letters, and the store's
+/// instance number, drawn from the OS so that record ids differ between sidecars.
+fn create_v2(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(OUTBOX).context("creating outbox")?;
+    txn.open_table(OUTBOX_CURSORS)
+        .context("creating outbox_cursors")?;
+    txn.open_table(DEAD_LETTERS)
+        .context("creating dead_letters")?;
+    let mut meta = txn
+        .open_table(OUTBOX_META)
+        .context("creating outbox_meta")?;
+    // 48 bits: the id stays short, and collisions among a fleet's stores are
+    // negligible.
+    let instance = getrandom::u64()
+        .map_err(|e| StoreError::Db(format!("drawing the store's instance number: {e}")))?
+        & 0xFFFF_FFFF_FFFF;
+    meta.insert(crate::outbox::INSTANCE, instance)
+        .context("writing the store's instance number")?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod log;
 mod login;
 mod proxy;
 mod routes;
+mod siem;
 mod signatures;
 mod tee;
 mod upstream;
@@ -43,6 +44,7 @@ pub use log::{LogConfig, LogFormat};
 pub use login::{LoginConfig, Pattern};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
 pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
+pub use siem::{SchemaName, SiemConfig, SinkConfig, SinkType, SyslogTransport, WhenFull};
 pub use signatures::{InspectMode, SignaturesConfig};
 pub use tee::TeeConfig;
 pub use upstream::UpstreamConfig;
@@ -93,6 +95,9 @@ pub struct Config {
     /// The admin listener: JSON API, dashboard, `/metrics`.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Forwarding to SIEMs through the store's outbox.
+    #[serde(default)]
+    pub siem: SiemConfig,
 }
 
 impl Config {
@@ -152,6 +157,7 @@ impl Config {
         self.decisions.validate(p);
         self.store.validate(p);
         self.admin.validate(p);
+        self.siem.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);
         }

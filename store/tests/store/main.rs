@@ -7,6 +7,7 @@ mod crash;
 mod findings;
 mod inventory;
 mod open;
+mod outbox;
 mod retention;
 
 use std::net::IpAddr;

@@ -123,3 +123,65 @@ fn a_garbage_file_is_reported_as_corrupt_with_its_path() {
         assert!(text.contains("move the file aside"), "{text}");
     }
 }
+
+#[test]
+fn a_version_1_file_gains_the_outbox_and_keeps_its_blocks() {
+    use palisade_models::config::WhenFull;
+    use palisade_models::{BlockScope, SiemCategory};
+    use palisade_store::OutboxPolicy;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palisade.redb");
+    // A file as version 1 wrote it: its tables, one block, version 1.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(SCHEMA)
+            .unwrap()
+            .insert("version", 1)
+            .unwrap();
+        for name in ["blocks", "audit"] {
+            txn.open_table(TableDefinition::<u64, &[u8]>::new(name))
+                .unwrap();
+        }
+        txn.open_table(TableDefinition::<u128, &[u8]>::new("findings"))
+            .unwrap();
+        for name in ["endpoints", "snapshots"] {
+            txn.open_table(TableDefinition::<&str, &[u8]>::new(name))
+                .unwrap();
+        }
+        let block = new_block("old", 1, None).into_block(7);
+        txn.open_table(TableDefinition::<u64, &[u8]>::new("blocks"))
+            .unwrap()
+            .insert(7, serde_json::to_vec(&block).unwrap().as_slice())
+            .unwrap();
+        txn.open_table(TableDefinition::<&str, u64>::new("sequences"))
+            .unwrap()
+            .insert("block_id", 8)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let blocks = store.blocks().unwrap();
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].scope, BlockScope::Subject("old".into()));
+    let policy = OutboxPolicy {
+        mask: SiemCategory::Blocks.bit(),
+        max_records: 10,
+        when_full: WhenFull::DropOldest,
+    };
+    store.configure_outbox(policy, &["soc"]).unwrap();
+    let b = store
+        .insert_block(new_block("new", 2, None), &admin(2))
+        .unwrap();
+    assert_eq!(b.id, 8);
+    let batch = store
+        .outbox_batch("soc", SiemCategory::Blocks.bit(), 10)
+        .unwrap();
+    assert_eq!(batch.records.len(), 1);
+    assert!(
+        batch.records[0].id.ends_with("-1"),
+        "{}",
+        batch.records[0].id
+    );
+}

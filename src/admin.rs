@@ -36,9 +36,14 @@ pub struct AppControl {
     pub commands: Arc<OnceLock<Commands>>,
     pub allow: Allowlist,
     pub clock: SharedClock,
+    pub siem: palisade_siem::SiemHandle,
 }
 
 impl Control for AppControl {
+    fn siem(&self) -> palisade_models::SiemStatus {
+        self.siem.status()
+    }
+
     fn active_blocks(&self) -> Vec<Arc<Block>> {
         let now = self.clock.now_ms();
         self.table

@@ -19,12 +19,13 @@ use palisade_dashboard::{AdminState, Feed, Readiness, StatsKeeper, Token};
 use palisade_models::block_table::BlockChange;
 use palisade_models::{
     Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, LiveView, NewBlock, SharedClock,
-    SystemClock, Tee,
+    SiemCategory, SystemClock, Tee,
 };
 
 use crate::admin::{self, AppControl, RunningAdmin};
 use crate::sink::{BASELINES, StoreSink};
 use palisade_proxy::{Proxy, ProxyDeps, ProxyStats, RunningProxy};
+use palisade_siem::{Siem, SiemHandle};
 use palisade_store::{AuditInfo, Retention, Store};
 
 /// Config blocks are numbered from here, apart from the store's sequence: they are
@@ -44,6 +45,8 @@ pub struct Palisade {
     store: Arc<Store>,
     admin: Option<RunningAdmin>,
     stop_tasks: CancellationToken,
+    siem: SiemHandle,
+    stop_siem: CancellationToken,
 }
 
 /// Options for starting Palisade; tests use them to inject a clock or hold the
@@ -180,6 +183,10 @@ impl PalisadeBuilder {
             Arc::new(Store::open(path).with_context(|| {
                 format!("opening the store at {} (store.path)", path.display())
             })?);
+        // Before any socket is bound: a sink's bad secret or certificate is a
+        // config error, and the outbox must queue from the first record on.
+        let siem =
+            Siem::build(&config.siem, store.clone()).context("setting up SIEM forwarding")?;
         let now = self.clock.now_ms();
         let stored = store.blocks().context("reading the stored blocks")?;
         let tee = Arc::new(Tee::new(config.tee.capacity));
@@ -257,6 +264,19 @@ impl PalisadeBuilder {
         };
         let stop_tasks = CancellationToken::new();
         tokio::spawn(sweep_blocks(blocks.clone(), stop_tasks.clone()));
+        // The forwarders outlive the other tasks at shutdown, to send what the
+        // analytics drain found.
+        let stop_siem = CancellationToken::new();
+        let siem = siem.spawn(self.clock.clone(), stop_siem.clone());
+        if config.siem.forward_mask() & SiemCategory::Denied.bit() != 0 {
+            tokio::spawn(crate::siem::denied_summaries(
+                proxy.stats().clone(),
+                store.clone(),
+                self.clock.clone(),
+                config.siem.denied_interval.duration(),
+                stop_tasks.clone(),
+            ));
+        }
         let admin = if config.admin.enabled {
             let commands = Arc::new(OnceLock::new());
             if let Some(a) = &analytics {
@@ -271,6 +291,7 @@ impl PalisadeBuilder {
                 commands,
                 allow: palisade_models::Allowlist::new(&config.decisions),
                 clock: self.clock.clone(),
+                siem: siem.clone(),
             });
             let running = admin::start(&config, |token| AdminState {
                 store: store.clone(),
@@ -301,6 +322,8 @@ impl PalisadeBuilder {
             store,
             admin,
             stop_tasks,
+            siem,
+            stop_siem,
         })
     }
 }
@@ -341,6 +364,11 @@ impl Palisade {
         self.analytics.as_ref().map(WorkerHandle::totals)
     }
 
+    /// The SIEM forwarders' status.
+    pub fn siem(&self) -> &SiemHandle {
+        &self.siem
+    }
+
     pub fn proxy_stats(&self) -> &Arc<ProxyStats> {
         self.proxy.stats()
     }
@@ -354,6 +382,8 @@ impl Palisade {
         // Analytics stops after the proxy: it drains what the proxy recorded while
         // draining.
         let totals = self.analytics.map(WorkerHandle::stop).unwrap_or_default();
+        crate::siem::drain(&self.siem, crate::siem::DRAIN_GRACE).await;
+        self.stop_siem.cancel();
         if let Some(admin) = self.admin {
             admin.stop.cancel();
             let _ = admin.task.await;

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod demo;
 pub mod logging;
 mod rules;
+mod siem;
 mod sink;
 
 pub use app::{Palisade, PalisadeBuilder};

@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use palisade_models::LATENCY_BUCKETS_US;
+use palisade_models::{DELIVERY_BUCKETS_S, LATENCY_BUCKETS_US, SiemStatus, SinkStatus};
 
 use crate::api::ApiError;
 use crate::state::AdminState;
@@ -47,6 +47,112 @@ fn counter(
 fn gauge(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::fmt::Result {
     let g = ConstGauge::new(v);
     g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+fn gauges(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    values: &[(Vec<(&str, String)>, i64)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in values {
+        ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+/// The SIEM sinks and the outbox, labelled by sink name (an operator's name for a
+/// receiver, never a client).
+fn siem(enc: &mut DescriptorEncoder<'_>, status: &SiemStatus) -> std::fmt::Result {
+    gauge(
+        enc,
+        "palisade_siem_outbox_records",
+        "Records in the SIEM outbox, over all sinks.",
+        status.outbox_len as i64,
+    )?;
+    gauge(
+        enc,
+        "palisade_siem_outbox_max_records",
+        "The outbox's bound (siem.max_outbox_records).",
+        status.outbox_max as i64,
+    )?;
+    counter(
+        enc,
+        "palisade_siem_outbox_dropped",
+        "Records dropped or refused because the SIEM outbox was full.",
+        &[(vec![], status.outbox_dropped)],
+    )?;
+    if status.sinks.is_empty() {
+        return Ok(());
+    }
+    let per = |f: &dyn Fn(&SinkStatus) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
+        status
+            .sinks
+            .iter()
+            .map(|s| (vec![("sink", s.name.to_string())], f(s)))
+            .collect()
+    };
+    let as_gauge =
+        |v: Vec<(Vec<(&'static str, String)>, u64)>| -> Vec<(Vec<(&'static str, String)>, i64)> {
+            v.into_iter().map(|(l, n)| (l, n as i64)).collect()
+        };
+    gauges(
+        enc,
+        "palisade_siem_sink_depth",
+        "Records waiting for the sink.",
+        &as_gauge(per(&|s| s.depth)),
+    )?;
+    gauges(
+        enc,
+        "palisade_siem_sink_up",
+        "1 unless the sink's last delivery attempt failed.",
+        &as_gauge(per(&|s| u64::from(s.healthy))),
+    )?;
+    counter(
+        enc,
+        "palisade_siem_delivered_records",
+        "Records the sink's receiver accepted.",
+        &per(&|s| s.delivered),
+    )?;
+    counter(
+        enc,
+        "palisade_siem_retries",
+        "Failed delivery attempts, each retried after a backoff.",
+        &per(&|s| s.retries),
+    )?;
+    counter(
+        enc,
+        "palisade_siem_dead_letters",
+        "Records the receiver refused as malformed, kept as dead letters.",
+        &per(&|s| s.dead_letters),
+    )?;
+    let mut h = enc.encode_descriptor(
+        "palisade_siem_delivery_latency_seconds",
+        "Time from a record entering the outbox to its receiver accepting it.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for s in &status.sinks {
+        if s.latency_counts.len() != DELIVERY_BUCKETS_S.len() + 1 {
+            continue;
+        }
+        let buckets: Vec<(f64, u64)> = DELIVERY_BUCKETS_S
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(s.latency_counts.iter().copied())
+            .collect();
+        let count = s.latency_counts.iter().sum();
+        h.encode_family(&vec![("sink", s.name.to_string())])?
+            .encode_histogram::<Vec<(String, String)>>(
+                s.latency_sum_ms as f64 / 1e3,
+                count,
+                &buckets,
+                None,
+            )?;
+    }
+    Ok(())
 }
 
 impl Collector for Scrape {
@@ -150,6 +256,7 @@ impl Collector for Scrape {
             "Client connections open on the proxy.",
             c.connections_open as i64,
         )?;
+        siem(&mut enc, &s.control.siem())?;
         Ok(())
     }
 }

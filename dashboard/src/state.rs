@@ -58,6 +58,8 @@ pub trait Control: Send + Sync + 'static {
         who: ClientName,
     ) -> futures_util::future::BoxFuture<'static, Option<ClientSummary>>;
     fn counters(&self) -> Counters;
+    /// The SIEM sinks and the outbox.
+    fn siem(&self) -> palisade_models::SiemStatus;
 }
 
 /// What `/readyz` reports.

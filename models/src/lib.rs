@@ -32,5 +32,8 @@ pub use event::{
 };
 pub use finding::{Finding, FindingClient, FindingId, FindingKind, FindingRequest, Severity};
 pub use live::{ClientName, ClientSummary, LATENCY_BUCKETS_US, LiveView};
-pub use siem::{DeniedSummary, SiemCategory, SiemEvent, SiemRecord, SiemSource};
+pub use siem::{
+    DELIVERY_BUCKETS_S, DeniedSummary, SiemCategory, SiemEvent, SiemRecord, SiemSource, SiemStatus,
+    SinkStatus,
+};
 pub use tee::Tee;

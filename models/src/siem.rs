@@ -126,3 +126,48 @@ pub struct SiemSource {
     /// The crate version.
     pub version: Box<str>,
 }
+
+/// Upper bounds, in seconds, of the delivery-latency buckets (time from a record
+/// entering the outbox to its receiver accepting it); one more bucket holds the rest.
+pub const DELIVERY_BUCKETS_S: [f64; 12] = [
+    0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
+/// One sink as operators see it (API, dashboard, metrics). Never holds a secret:
+/// `target` is the address, or the URL without credentials or query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SinkStatus {
+    pub name: Box<str>,
+    /// "syslog", "splunk_hec" or "http".
+    pub kind: Box<str>,
+    pub target: Box<str>,
+    /// Records after its cursor.
+    pub depth: u64,
+    /// When the oldest waiting record was queued (ms since the Unix epoch).
+    pub oldest_ms: Option<u64>,
+    pub delivered: u64,
+    /// Failed attempts (each retried after a backoff).
+    pub retries: u64,
+    pub dead_letters: u64,
+    /// True unless the last attempt failed.
+    pub healthy: bool,
+    pub last_error: Option<Box<str>>,
+    pub last_delivery_ms: Option<u64>,
+    /// Delivery latencies counted per `DELIVERY_BUCKETS_S` bucket (not cumulative;
+    /// one more entry for the overflow), and their sum in milliseconds.
+    pub latency_counts: Vec<u64>,
+    pub latency_sum_ms: u64,
+}
+
+/// The forwarding side as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SiemStatus {
+    pub sinks: Vec<SinkStatus>,
+    /// Records held, over all sinks.
+    pub outbox_len: u64,
+    pub outbox_max: u64,
+    /// Records dropped or refused because the outbox was full, since start.
+    pub outbox_dropped: u64,
+    /// "drop_oldest" or "refuse_new".
+    pub when_full: Box<str>,
+}

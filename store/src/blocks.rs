@@ -95,8 +95,8 @@ impl Store {
                 created.push(block);
             }
         }
-        let dropped = outbox.finish();
-        self.commit_counting(txn, dropped, WHAT)?;
+        let pushed = outbox.finish();
+        self.commit_counting(txn, pushed, WHAT)?;
         Ok(created)
     }
 
@@ -129,8 +129,8 @@ impl Store {
             removed
         };
         if removed.is_some() {
-            let dropped = outbox.finish();
-            self.commit_counting(txn, dropped, WHAT)?;
+            let pushed = outbox.finish();
+            self.commit_counting(txn, pushed, WHAT)?;
         } else {
             drop(outbox);
             self.abort(txn, WHAT)?;
@@ -198,8 +198,8 @@ impl Store {
             drop(outbox);
             self.abort(txn, WHAT)?;
         } else {
-            let dropped = outbox.finish();
-            self.commit_counting(txn, dropped, WHAT)?;
+            let pushed = outbox.finish();
+            self.commit_counting(txn, pushed, WHAT)?;
         }
         Ok(expired)
     }

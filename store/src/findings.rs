@@ -99,8 +99,8 @@ impl Store {
                 }
             }
         }
-        let dropped = outbox.finish();
-        self.commit_counting(txn, dropped, WHAT)
+        let pushed = outbox.finish();
+        self.commit_counting(txn, pushed, WHAT)
     }
 
     /// The finding `id`, if stored.

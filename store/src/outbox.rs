@@ -51,11 +51,24 @@ impl OutboxPolicy {
 }
 
 /// The outbox's part of `Store`.
-#[derive(Debug)]
 pub(crate) struct OutboxState {
     policy: RwLock<OutboxPolicy>,
     /// Records dropped or refused because the outbox was full, since open.
     dropped: AtomicU64,
+    /// Called after a commit that queued records: wakes the forwarders.
+    waker: RwLock<Option<Waker>>,
+}
+
+/// What `Store::set_outbox_waker` takes.
+pub type Waker = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for OutboxState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxState")
+            .field("policy", &self.policy)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OutboxState {
@@ -63,6 +76,7 @@ impl OutboxState {
         Self {
             policy: RwLock::new(OutboxPolicy::OFF),
             dropped: AtomicU64::new(0),
+            waker: RwLock::new(None),
         }
     }
 
@@ -113,6 +127,7 @@ pub(crate) struct OutboxWriter<'t> {
     inner: Option<Open<'t>>,
     policy: OutboxPolicy,
     dropped: u64,
+    queued: u64,
 }
 
 struct Open<'t> {
@@ -137,6 +152,7 @@ impl<'t> OutboxWriter<'t> {
             inner,
             policy,
             dropped: 0,
+            queued: 0,
         })
     }
 
@@ -170,15 +186,26 @@ impl<'t> OutboxWriter<'t> {
             .insert(seq, encode(&record, "a SIEM record")?.as_slice())
             .context(WHAT)?;
         open.meta.insert(HEAD, seq).context(WHAT)?;
+        self.queued += 1;
         Ok(())
     }
 }
 
+/// What one transaction did to the outbox.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pushed {
+    dropped: u64,
+    queued: u64,
+}
+
 impl OutboxWriter<'_> {
-    /// Closes the tables, releasing the transaction for its commit, and returns how
-    /// many records were dropped or refused because the outbox was full.
-    pub(crate) fn finish(self) -> u64 {
-        self.dropped
+    /// Closes the tables, releasing the transaction for its commit, and says what
+    /// was queued and what was dropped or refused because the outbox was full.
+    pub(crate) fn finish(self) -> Pushed {
+        Pushed {
+            dropped: self.dropped,
+            queued: self.queued,
+        }
     }
 }
 
@@ -245,22 +272,45 @@ impl Store {
         for (event, at_ms) in events {
             outbox.push(event, at_ms)?;
         }
-        let dropped = outbox.finish();
-        self.commit_counting(txn, dropped, WHAT)
+        let pushed = outbox.finish();
+        self.commit_counting(txn, pushed, WHAT)
     }
 
-    /// Commits `txn` and counts the `dropped` records its outbox writer reported.
+    /// Commits `txn`, then counts what its outbox writer dropped and wakes the
+    /// forwarders if it queued anything.
     pub(crate) fn commit_counting(
         &self,
         txn: WriteTransaction,
-        dropped: u64,
+        pushed: Pushed,
         what: &str,
     ) -> Result<(), StoreError> {
         self.commit(txn, what)?;
-        if dropped > 0 {
-            self.outbox.dropped.fetch_add(dropped, Ordering::Relaxed);
+        if pushed.dropped > 0 {
+            self.outbox
+                .dropped
+                .fetch_add(pushed.dropped, Ordering::Relaxed);
+        }
+        if pushed.queued > 0 {
+            let waker = self
+                .outbox
+                .waker
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some(wake) = waker {
+                wake();
+            }
         }
         Ok(())
+    }
+
+    /// Sets what is called after each commit that queued SIEM records.
+    pub fn set_outbox_waker(&self, waker: Waker) {
+        *self
+            .outbox
+            .waker
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(waker);
     }
 
     /// Up to `limit` records after `sink`'s cursor that it wants (`mask`), oldest

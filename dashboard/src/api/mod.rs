@@ -7,6 +7,7 @@ mod blocks;
 mod clients;
 mod findings;
 mod inventory;
+mod siem;
 mod stream;
 
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/clients"),
     ("get", "/api/clients/{key}"),
     ("get", "/api/stats"),
+    ("get", "/api/siem"),
+    ("get", "/api/siem/dead-letters"),
     ("get", "/api/stream"),
     ("get", "/api/openapi.json"),
 ];
@@ -54,6 +57,8 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/clients", get(clients::top))
         .route("/api/clients/{key}", get(clients::one))
         .route("/api/stats", get(inventory::stats))
+        .route("/api/siem", get(siem::status))
+        .route("/api/siem/dead-letters", get(siem::dead_letters))
         .route("/api/stream", get(stream::stream))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)

@@ -39,9 +39,14 @@ pub struct Fake {
     pub blocks: Mutex<Vec<Arc<Block>>>,
     pub allow: Vec<BlockScope>,
     pub clients: Vec<ClientSummary>,
+    pub siem: Mutex<palisade_models::SiemStatus>,
 }
 
 impl Control for Fake {
+    fn siem(&self) -> palisade_models::SiemStatus {
+        self.siem.lock().unwrap().clone()
+    }
+
     fn active_blocks(&self) -> Vec<Arc<Block>> {
         self.blocks.lock().unwrap().clone()
     }
@@ -112,6 +117,7 @@ impl Admin {
             blocks: Mutex::default(),
             allow,
             clients: live.top_talkers.clone(),
+            siem: Mutex::default(),
         });
         let clock = Arc::new(ManualClock::new(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(NOW_MS),

@@ -221,8 +221,9 @@ async fn deliver(
 ) -> Result<(), String> {
     match sink.transport.send(&batch.records).await {
         Ok(()) => {
+            ack(store, &sink.name, batch.scanned_to).await?;
             sink.stats.delivered(&batch.records, clock.now_ms());
-            ack(store, &sink.name, batch.scanned_to).await
+            Ok(())
         }
         Err(SendError::Retry(e)) => Err(e),
         Err(SendError::Reject(e)) if batch.records.len() == 1 => {
@@ -233,9 +234,9 @@ async fn deliver(
             for record in &batch.records {
                 match sink.transport.send(std::slice::from_ref(record)).await {
                     Ok(()) => {
+                        ack(store, &sink.name, record.seq).await?;
                         sink.stats
                             .delivered(std::slice::from_ref(record), clock.now_ms());
-                        ack(store, &sink.name, record.seq).await?;
                     }
                     Err(SendError::Reject(e)) => {
                         dead_letter(sink, store, clock, record, &e).await?;

@@ -74,12 +74,22 @@ pub struct SiemHandle {
 }
 
 impl Siem {
-    /// Builds every sink of `cfg` and sets the store's outbox to queue what they
-    /// forward (forgetting sinks no longer configured). Errors name the key.
+    /// Builds every sink of `cfg`, with secrets from the process environment, and
+    /// sets the store's outbox to queue what they forward (forgetting sinks no
+    /// longer configured). Errors name the key.
     pub fn build(cfg: &SiemConfig, store: Arc<Store>) -> Result<Siem, SiemError> {
+        Self::build_with_env(cfg, store, &|var| std::env::var(var).ok())
+    }
+
+    /// `build`, reading the variables secrets are named by through `env`.
+    pub fn build_with_env(
+        cfg: &SiemConfig,
+        store: Arc<Store>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Siem, SiemError> {
         let mut runners = Vec::with_capacity(cfg.sinks.len());
         for (i, s) in cfg.sinks.iter().enumerate() {
-            runners.push(build_sink(&format!("siem.sinks[{i}]"), s)?);
+            runners.push(build_sink(&format!("siem.sinks[{i}]"), s, env)?);
         }
         let policy = OutboxPolicy {
             mask: cfg.forward_mask(),
@@ -202,7 +212,11 @@ async fn monitor(handle: SiemHandle, stop: CancellationToken) {
     }
 }
 
-fn build_sink(key: &str, s: &SinkConfig) -> Result<SinkRunner, SiemError> {
+fn build_sink(
+    key: &str,
+    s: &SinkConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SinkRunner, SiemError> {
     let bad = |what: &str, message: String| SiemError::Config {
         key: format!("{key}.{what}"),
         message,
@@ -263,7 +277,7 @@ fn build_sink(key: &str, s: &SinkConfig) -> Result<SinkRunner, SiemError> {
             let target = display_url(&url);
             if s.kind == SinkType::SplunkHec {
                 let var = s.token_env.clone().unwrap_or_default();
-                let token = secret(&var).map_err(|m| bad("token_env", m))?;
+                let token = secret(env, &var).map_err(|m| bad("token_env", m))?;
                 let schema_name = match schema {
                     Schema::Ocsf => "ocsf",
                     Schema::Ecs => "ecs",
@@ -291,7 +305,7 @@ fn build_sink(key: &str, s: &SinkConfig) -> Result<SinkRunner, SiemError> {
             } else {
                 let mut headers = reqwest::header::HeaderMap::new();
                 for (name, var) in &s.headers_env {
-                    let value = secret(var).map_err(|m| bad("headers_env", m))?;
+                    let value = secret(env, var).map_err(|m| bad("headers_env", m))?;
                     let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                         .map_err(|e| bad("headers_env", format!("`{name}`: {e}")))?;
                     let mut value =
@@ -304,7 +318,8 @@ fn build_sink(key: &str, s: &SinkConfig) -> Result<SinkRunner, SiemError> {
                     value.set_sensitive(true);
                     headers.insert(name, value);
                 }
-                let hook = Webhook::new(client, url, headers, schema, source, timeout);
+                let array = s.batch() > 1;
+                let hook = Webhook::new(client, url, headers, schema, source, timeout, array);
                 ("http", target, Transport::Webhook(hook))
             }
         }
@@ -323,13 +338,13 @@ fn build_sink(key: &str, s: &SinkConfig) -> Result<SinkRunner, SiemError> {
 }
 
 /// The value of environment variable `var`: a secret, never logged.
-fn secret(var: &str) -> Result<String, String> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-        Ok(_) => Err(format!(
+fn secret(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Result<String, String> {
+    match env(var) {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        Some(_) => Err(format!(
             "environment variable {var} is empty; export the secret there"
         )),
-        Err(_) => Err(format!(
+        None => Err(format!(
             "environment variable {var} is not set; export the secret there"
         )),
     }

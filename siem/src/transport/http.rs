@@ -20,6 +20,8 @@ pub struct Webhook {
     schema: Schema,
     source: SiemSource,
     timeout: Duration,
+    /// A JSON array per request (batch_max > 1), else one object.
+    array: bool,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -40,6 +42,7 @@ impl Webhook {
         schema: Schema,
         source: SiemSource,
         timeout: Duration,
+        array: bool,
     ) -> Self {
         Self {
             client,
@@ -48,6 +51,7 @@ impl Webhook {
             schema,
             source,
             timeout,
+            array,
         }
     }
 
@@ -57,7 +61,7 @@ impl Webhook {
             .map(|r| document(self.schema, r, &self.source))
             .collect();
         let body = match docs.as_slice() {
-            [one] => serde_json::to_vec(one),
+            [one] if !self.array => serde_json::to_vec(one),
             many => serde_json::to_vec(many),
         }
         .map_err(|e| SendError::Reject(format!("encoding the documents: {e}")))?;

@@ -34,6 +34,11 @@ fn the_annotated_example_parses_with_its_documented_defaults() {
         "ca_bundle",
         "[[blocks]]",
         "ttl",
+        "[[siem.sinks]]",
+        "when_full",
+        "token_env",
+        "headers_env",
+        "client_key_file",
     ] {
         assert!(text.contains(key), "the example does not document {key}");
     }

@@ -6,6 +6,7 @@
 pub mod binary;
 pub mod raw;
 pub mod sidecar;
+pub mod syslog;
 pub mod tls;
 pub mod upstream;
 

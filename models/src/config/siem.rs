@@ -157,8 +157,10 @@ pub struct SinkConfig {
     /// delivered (the token must have it enabled). Default: false.
     #[serde(default)]
     pub ack: bool,
-    /// splunk_hec and http: records per request. Default: 100 for splunk_hec, 1
-    /// for http (one JSON object per request; more sends a JSON array).
+    /// Records per write or request, and per acknowledgement in the outbox (one
+    /// fsync). Default: 100 for syslog (one flushed write of framed messages) and
+    /// splunk_hec, 1 for http (one JSON object per request; more sends a JSON
+    /// array).
     #[serde(default)]
     pub batch_max: Option<usize>,
 
@@ -253,8 +255,8 @@ impl SinkConfig {
     /// Records per request for this sink.
     pub fn batch(&self) -> usize {
         self.batch_max.unwrap_or(match self.kind {
-            SinkType::SplunkHec => 100,
-            SinkType::Http | SinkType::Syslog => 1,
+            SinkType::SplunkHec | SinkType::Syslog => 100,
+            SinkType::Http => 1,
         })
     }
 
@@ -409,7 +411,6 @@ impl SinkConfig {
                 ("index", self.index.is_some()),
                 ("source", self.source.is_some()),
                 ("sourcetype", self.sourcetype.is_some()),
-                ("batch_max", self.batch_max.is_some()),
             ],
         );
     }

@@ -421,3 +421,52 @@ async fn records_in_the_outbox_at_kill_9_arrive_after_restart() {
         "delivered records leave the outbox"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_requests_are_summarised_per_interval() {
+    let rsyslog = Rsyslog::start(None).unwrap();
+    let up = Upstream::fixed(StatusCode::OK, "ok").await;
+    let side = Sidecar::start(
+        &up.url(),
+        &format!(
+            "[[blocks]]\nscope = \"ip\"\nvalue = \"127.0.0.1\"\nreason = \"test\"\n\
+             [siem]\ndenied_interval = \"1s\"\n\
+             [[siem.sinks]]\nname = \"soc\"\ntype = \"syslog\"\naddress = \"{}\"\n\
+             forward = [\"denied\"]\n",
+            rsyslog.tcp
+        ),
+    );
+    let c = reqwest::Client::new();
+    for _ in 0..7 {
+        let status = c.get(side.url("/x")).send().await.unwrap().status();
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    // The seven may straddle two intervals: sum what the summaries say.
+    let total = |parsed: &[Value]| -> u64 {
+        parsed
+            .iter()
+            .map(|p| {
+                cef(p["msg"].as_str().unwrap()).ext["cnt"]
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while total(&rsyslog.parsed()) < 7 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            rsyslog.parsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let parsed = rsyslog.parsed();
+    assert_eq!(total(&parsed), 7);
+    let p = &parsed[0];
+    assert_eq!(p["msgid"], "denied");
+    let m = cef(p["msg"].as_str().unwrap());
+    assert_eq!(m.header[4], "denied_summary");
+    assert!(m.ext["cs4"].starts_with("blocked="), "{m:?}");
+    assert_eq!(p["sd"]["palisade@32473"]["total"], m.ext["cnt"].as_str());
+}

@@ -10,6 +10,7 @@ mod blocks;
 mod findings;
 mod live;
 mod openapi;
+mod siem;
 
 use std::sync::{Arc, Mutex};
 

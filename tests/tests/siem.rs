@@ -470,3 +470,28 @@ async fn denied_requests_are_summarised_per_interval() {
     assert!(m.ext["cs4"].starts_with("blocked="), "{m:?}");
     assert_eq!(p["sd"]["palisade@32473"]["total"], m.ext["cnt"].as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_sends_one_message_per_datagram() {
+    let rsyslog = Rsyslog::start(None).unwrap();
+    let up = Upstream::fixed(StatusCode::OK, "ok").await;
+    let side = Sidecar::start(
+        &up.url(),
+        &format!(
+            "[[siem.sinks]]\nname = \"soc-udp\"\ntype = \"syslog\"\ntransport = \"udp\"\n\
+             address = \"{}\"\napp_name = \"palisade-udp\"\n",
+            rsyslog.udp.unwrap()
+        ),
+    );
+    let crafted = hostile_finding(now_ms());
+    side.palisade
+        .store()
+        .insert_findings(std::slice::from_ref(&crafted))
+        .unwrap();
+    rsyslog.wait_for(1, WAIT).await.unwrap();
+    let p = &rsyslog.parsed()[0];
+    assert_eq!(p["app_name"], "palisade-udp");
+    let m = cef(p["msg"].as_str().unwrap());
+    assert_eq!(m.ext["cs3"], crafted.id.to_string());
+    assert_eq!(m.ext["suser"], format!("user {HOSTILE}"));
+}

@@ -495,3 +495,36 @@ async fn udp_sends_one_message_per_datagram() {
     assert_eq!(m.ext["cs3"], crafted.id.to_string());
     assert_eq!(m.ext["suser"], format!("user {HOSTILE}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_client_certificate_reaches_a_receiver_that_requires_one() {
+    let (pki, client) = Pki::with_client_cert();
+    let rsyslog = Rsyslog::start(Some(&ServerTls {
+        cert: pki.cert_path.clone(),
+        key: pki.key_path.clone(),
+        ca: pki.ca_path.clone(),
+        require_client_cert: true,
+    }))
+    .unwrap();
+    let up = Upstream::fixed(StatusCode::OK, "ok").await;
+    let side = Sidecar::start(
+        &up.url(),
+        &format!(
+            "[[siem.sinks]]\nname = \"soc-mtls\"\ntype = \"syslog\"\ntransport = \"tls\"\n\
+             address = \"{}\"\nserver_name = \"localhost\"\nca_file = \"{}\"\n\
+             client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+            rsyslog.tls.unwrap(),
+            pki.ca_path.display(),
+            client.cert_path.display(),
+            client.key_path.display()
+        ),
+    );
+    let crafted = hostile_finding(now_ms());
+    side.palisade
+        .store()
+        .insert_findings(std::slice::from_ref(&crafted))
+        .unwrap();
+    rsyslog.wait_for(1, WAIT).await.unwrap();
+    let m = cef(rsyslog.parsed()[0]["msg"].as_str().unwrap());
+    assert_eq!(m.ext["cs3"], crafted.id.to_string());
+}

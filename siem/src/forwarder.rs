@@ -282,10 +282,11 @@ async fn ack(store: &Arc<Store>, sink: &str, upto: u64) -> Result<(), String> {
         .map_err(|e| format!("acknowledging delivered records: {e}"))
 }
 
-/// Passes the records a batch examined but the sink does not want.
+/// Passes the records a batch examined but the sink does not want; nothing (no
+/// write, no fsync) when there are none.
 async fn ack_skipped(store: &Arc<Store>, sink: &str, batch: &OutboxBatch) -> Result<(), String> {
-    let last_wanted = batch.records.last().map_or(0, |r| r.seq);
-    if batch.scanned_to > last_wanted || batch.records.is_empty() && batch.scanned_to > 0 {
+    let done = batch.records.last().map_or(batch.from, |r| r.seq);
+    if batch.scanned_to > done {
         ack(store, sink, batch.scanned_to).await
     } else {
         Ok(())

@@ -93,8 +93,10 @@ impl OutboxState {
 pub struct OutboxBatch {
     /// The records the sink wants, at most the limit asked for.
     pub records: Vec<SiemRecord>,
-    /// The last sequence number examined: acknowledging up to it also passes the
-    /// records the sink does not want. 0 when nothing was examined.
+    /// The sink's cursor when the batch was read.
+    pub from: u64,
+    /// The last sequence number examined (`from` when none was): acknowledging up
+    /// to it also passes the records the sink does not want.
     pub scanned_to: u64,
 }
 
@@ -332,6 +334,7 @@ impl Store {
         let records = txn.open_table(OUTBOX).context(WHAT)?;
         let mut batch = OutboxBatch {
             records: Vec::new(),
+            from: cursor,
             scanned_to: cursor,
         };
         let limit = limit.max(1);

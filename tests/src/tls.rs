@@ -20,6 +20,14 @@ pub struct Pki {
 
 impl Pki {
     pub fn new() -> Pki {
+        Self::generate(false).0
+    }
+
+    /// A CA, a server certificate for localhost and 127.0.0.1 and, with
+    /// `client`, a client certificate, all written as PEM into a new directory.
+    fn generate(client: bool) -> (Pki, Option<ClientCert>) {
+        use rcgen::{DnType, ExtendedKeyUsagePurpose};
+
         let ca_key = KeyPair::generate().expect("ca key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -33,13 +41,34 @@ impl Pki {
         let cert = params.signed_by(&key, &issuer).expect("server cert");
 
         let dir = tempfile::tempdir().expect("tempdir");
+        let client = client.then(|| {
+            let client_key = KeyPair::generate().expect("client key");
+            let mut client_params =
+                CertificateParams::new(vec!["palisade".to_string()]).expect("client params");
+            client_params
+                .distinguished_name
+                .push(DnType::CommonName, "palisade");
+            client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let client_cert = client_params
+                .signed_by(&client_key, &issuer)
+                .expect("client cert");
+            let client = ClientCert {
+                cert_path: dir.path().join("client.pem"),
+                key_path: dir.path().join("client.key"),
+                cert_pem: client_cert.pem(),
+                key_pem: client_key.serialize_pem(),
+            };
+            std::fs::write(&client.cert_path, &client.cert_pem).expect("write client cert");
+            std::fs::write(&client.key_path, &client.key_pem).expect("write client key");
+            client
+        });
         let cert_path = dir.path().join("server.pem");
         let key_path = dir.path().join("server.key");
         let ca_path = dir.path().join("ca.pem");
         std::fs::write(&cert_path, cert.pem()).expect("write cert");
         std::fs::write(&key_path, key.serialize_pem()).expect("write key");
         std::fs::write(&ca_path, ca_cert.pem()).expect("write ca");
-        Pki {
+        let pki = Pki {
             ca_pem: ca_cert.pem(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -47,7 +76,8 @@ impl Pki {
             cert_path,
             key_path,
             ca_path,
-        }
+        };
+        (pki, client)
     }
 
     /// A rustls acceptor for this server certificate (for TLS upstreams).
@@ -98,55 +128,7 @@ impl Pki {
     /// extended key usage clientAuth) signed by the same CA, written beside the
     /// others as `client.pem` and `client.key`.
     pub fn with_client_cert() -> (Pki, ClientCert) {
-        use rcgen::{DnType, ExtendedKeyUsagePurpose};
-
-        let ca_key = KeyPair::generate().expect("ca key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
-        let issuer = Issuer::new(ca_params, ca_key);
-
-        let key = KeyPair::generate().expect("server key");
-        let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .expect("server params");
-        let cert = params.signed_by(&key, &issuer).expect("server cert");
-
-        let client_key = KeyPair::generate().expect("client key");
-        let mut client_params =
-            CertificateParams::new(vec!["palisade".to_string()]).expect("client params");
-        client_params
-            .distinguished_name
-            .push(DnType::CommonName, "palisade");
-        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client_cert = client_params
-            .signed_by(&client_key, &issuer)
-            .expect("client cert");
-
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cert_path = dir.path().join("server.pem");
-        let key_path = dir.path().join("server.key");
-        let ca_path = dir.path().join("ca.pem");
-        let client = ClientCert {
-            cert_path: dir.path().join("client.pem"),
-            key_path: dir.path().join("client.key"),
-            cert_pem: client_cert.pem(),
-            key_pem: client_key.serialize_pem(),
-        };
-        std::fs::write(&cert_path, cert.pem()).expect("write cert");
-        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
-        std::fs::write(&ca_path, ca_cert.pem()).expect("write ca");
-        std::fs::write(&client.cert_path, &client.cert_pem).expect("write client cert");
-        std::fs::write(&client.key_path, &client.key_pem).expect("write client key");
-        let pki = Pki {
-            ca_pem: ca_cert.pem(),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            dir,
-            cert_path,
-            key_path,
-            ca_path,
-        };
-        (pki, client)
+        let (pki, client) = Self::generate(true);
+        (pki, client.expect("a client certificate was asked for"))
     }
 }

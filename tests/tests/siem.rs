@@ -106,6 +106,19 @@ fn hostile_finding(now: u64) -> Finding {
     }
 }
 
+/// A sidecar forwarding to `sinks`, with the hostile finding stored (and so
+/// queued for them); the upstream and sidecar live as long as the tuple.
+async fn queue_crafted(sinks: &str) -> (Upstream, Sidecar, Finding) {
+    let up = Upstream::fixed(StatusCode::OK, "ok").await;
+    let side = Sidecar::start(&up.url(), sinks);
+    let crafted = hostile_finding(now_ms());
+    side.palisade
+        .store()
+        .insert_findings(std::slice::from_ref(&crafted))
+        .unwrap();
+    (up, side, crafted)
+}
+
 fn now_ms() -> u64 {
     unix_ms(std::time::SystemTime::now())
 }
@@ -474,20 +487,12 @@ async fn denied_requests_are_summarised_per_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_sends_one_message_per_datagram() {
     let rsyslog = Rsyslog::start(None).unwrap();
-    let up = Upstream::fixed(StatusCode::OK, "ok").await;
-    let side = Sidecar::start(
-        &up.url(),
-        &format!(
-            "[[siem.sinks]]\nname = \"soc-udp\"\ntype = \"syslog\"\ntransport = \"udp\"\n\
-             address = \"{}\"\napp_name = \"palisade-udp\"\n",
-            rsyslog.udp.unwrap()
-        ),
-    );
-    let crafted = hostile_finding(now_ms());
-    side.palisade
-        .store()
-        .insert_findings(std::slice::from_ref(&crafted))
-        .unwrap();
+    let (_up, _side, crafted) = queue_crafted(&format!(
+        "[[siem.sinks]]\nname = \"soc-udp\"\ntype = \"syslog\"\ntransport = \"udp\"\n\
+         address = \"{}\"\napp_name = \"palisade-udp\"\n",
+        rsyslog.udp.unwrap()
+    ))
+    .await;
     rsyslog.wait_for(1, WAIT).await.unwrap();
     let p = &rsyslog.parsed()[0];
     assert_eq!(p["app_name"], "palisade-udp");
@@ -506,24 +511,16 @@ async fn tls_with_a_client_certificate_reaches_a_receiver_that_requires_one() {
         require_client_cert: true,
     }))
     .unwrap();
-    let up = Upstream::fixed(StatusCode::OK, "ok").await;
-    let side = Sidecar::start(
-        &up.url(),
-        &format!(
-            "[[siem.sinks]]\nname = \"soc-mtls\"\ntype = \"syslog\"\ntransport = \"tls\"\n\
-             address = \"{}\"\nserver_name = \"localhost\"\nca_file = \"{}\"\n\
-             client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
-            rsyslog.tls.unwrap(),
-            pki.ca_path.display(),
-            client.cert_path.display(),
-            client.key_path.display()
-        ),
-    );
-    let crafted = hostile_finding(now_ms());
-    side.palisade
-        .store()
-        .insert_findings(std::slice::from_ref(&crafted))
-        .unwrap();
+    let (_up, _side, crafted) = queue_crafted(&format!(
+        "[[siem.sinks]]\nname = \"soc-mtls\"\ntype = \"syslog\"\ntransport = \"tls\"\n\
+         address = \"{}\"\nserver_name = \"localhost\"\nca_file = \"{}\"\n\
+         client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+        rsyslog.tls.unwrap(),
+        pki.ca_path.display(),
+        client.cert_path.display(),
+        client.key_path.display()
+    ))
+    .await;
     rsyslog.wait_for(1, WAIT).await.unwrap();
     let m = cef(rsyslog.parsed()[0]["msg"].as_str().unwrap());
     assert_eq!(m.ext["cs3"], crafted.id.to_string());

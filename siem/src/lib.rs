@@ -17,14 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use palisade_models::config::{SchemaName, SiemConfig, SinkConfig, SinkType, SyslogTransport};
+use palisade_models::config::{SiemConfig, SinkConfig, SinkType, SyslogTransport};
 use palisade_models::{SharedClock, SiemSource, SiemStatus};
 use palisade_store::{OutboxPolicy, Store};
 use rustls::pki_types::ServerName;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use format::Schema;
 use format::hec::HecOptions;
 use format::syslog::SyslogOptions;
 use forwarder::SinkRunner;
@@ -116,10 +115,7 @@ impl Siem {
             sinks: runners.iter().map(|r| r.stats.clone()).collect(),
             outbox_len: AtomicU64::new(0),
             outbox_max: cfg.max_outbox_records,
-            when_full: match cfg.when_full {
-                palisade_models::config::WhenFull::DropOldest => "drop_oldest",
-                palisade_models::config::WhenFull::RefuseNew => "refuse_new",
-            },
+            when_full: cfg.when_full.as_str(),
         });
         Ok(Siem {
             runners,
@@ -269,20 +265,11 @@ fn build_sink(
             let client = builder
                 .build()
                 .map_err(|e| bad("url", format!("cannot build the HTTP client: {e}")))?;
-            let schema = match s.schema {
-                SchemaName::Ocsf => Schema::Ocsf,
-                SchemaName::Ecs => Schema::Ecs,
-                SchemaName::Native => Schema::Native,
-            };
+            let schema = s.schema;
             let target = display_url(&url);
             if s.kind == SinkType::SplunkHec {
                 let var = s.token_env.clone().unwrap_or_default();
                 let token = secret(env, &var).map_err(|m| bad("token_env", m))?;
-                let schema_name = match schema {
-                    Schema::Ocsf => "ocsf",
-                    Schema::Ecs => "ecs",
-                    Schema::Native => "native",
-                };
                 let settings = transport::HecSettings {
                     base: url,
                     gzip: s.gzip,
@@ -294,7 +281,7 @@ fn build_sink(
                         sourcetype: s
                             .sourcetype
                             .clone()
-                            .unwrap_or_else(|| format!("palisade:{schema_name}"))
+                            .unwrap_or_else(|| format!("palisade:{}", schema.as_str()))
                             .into(),
                         schema,
                     },

@@ -94,6 +94,27 @@ pub enum SchemaName {
     Native,
 }
 
+impl SchemaName {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchemaName::Ocsf => "ocsf",
+            SchemaName::Ecs => "ecs",
+            SchemaName::Native => "native",
+        }
+    }
+}
+
+impl WhenFull {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenFull::DropOldest => "drop_oldest",
+            WhenFull::RefuseNew => "refuse_new",
+        }
+    }
+}
+
 /// `[[siem.sinks]]`: one receiver. Keys that do not apply to its type are refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -46,16 +46,10 @@ pub mod syslog;
 #[cfg(test)]
 mod tests;
 
-/// Which JSON document an HTTP or HEC sink sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Schema {
-    /// An OCSF 1.4.0 Detection Finding (`ocsf::document`).
-    Ocsf,
-    /// An ECS 8.11 document (`ecs::document`).
-    Ecs,
-    /// The `SiemRecord` itself, as serde serialises it.
-    Native,
-}
+/// Which JSON document an HTTP or HEC sink sends: an OCSF 1.4.0 Detection Finding
+/// (`ocsf::document`), an ECS 8.11 document (`ecs::document`) or the `SiemRecord`
+/// itself, as serde serialises it. The config's own type.
+pub use palisade_models::config::SchemaName as Schema;
 
 /// The JSON document `schema` makes of `record`.
 pub fn document(schema: Schema, record: &SiemRecord, src: &SiemSource) -> Value {

@@ -41,9 +41,12 @@ impl Hash for ClientKey {
 impl Hash for ClientRef<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         match self {
-            ClientRef::Ip(ip) => {
-                h.write_u8(0);
-                ip.hash(h);
+            // One write per address rather than the derived tag, length and bytes:
+            // this runs for every event.
+            ClientRef::Ip(IpAddr::V4(a)) => h.write_u64(u64::from(a.to_bits())),
+            ClientRef::Ip(IpAddr::V6(a)) => {
+                h.write_u8(6);
+                h.write_u128(a.to_bits());
             }
             ClientRef::Subject(s) => {
                 h.write_u8(1);
@@ -100,7 +103,6 @@ pub struct Counts {
     pub login_failed: u32,
     pub login_ok: u32,
     pub signature_hits: u32,
-    pub sensitive: u32,
 }
 
 /// What one client did with one object template.
@@ -134,6 +136,9 @@ pub struct ClientState {
     pub counts: Pair<Counts>,
     pub failed_usernames: Pair<Distinct<2>>,
     pub missing_paths: Pair<Distinct<2>>,
+    /// Distinct sensitive-file paths asked for (a health check asking for the same
+    /// one all day is one).
+    pub sensitive_paths: Pair<Distinct<1>>,
     pub objects: [ObjectSlot; OBJECT_SLOTS],
     /// Inter-arrival time, ms: exponentially weighted mean and variance.
     pub gap_mean: f32,
@@ -181,6 +186,7 @@ impl ClientState {
         self.counts.roll(skipped);
         self.failed_usernames.roll(skipped);
         self.missing_paths.roll(skipped);
+        self.sensitive_paths.roll(skipped);
         for slot in self.objects.iter_mut().filter(|s| s.template != 0) {
             slot.ids.roll(skipped);
             slot.denied.roll(skipped);

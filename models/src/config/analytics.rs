@@ -288,8 +288,9 @@ detector_config! {
         /// Distinct paths answered 404 to one address. Default: 20 (medium),
         /// twice that is high.
         not_found_paths: u32 = 20,
-        /// Requests for well-known sensitive files (/.env, /.git/, backups, admin
-        /// consoles). Default: 3 (high).
+        /// Distinct well-known sensitive files (/.env, /.git/, backups, admin
+        /// consoles) one address asked for, on paths no route declares or that
+        /// were refused. Default: 3 (high).
         sensitive_paths: u32 = 3,
     }
 }

@@ -57,6 +57,11 @@ enum Command {
         /// faster: for tests.
         #[arg(long, hide = true)]
         fast: bool,
+        /// Keep the demo's store (findings, blocks, baselines) in this directory,
+        /// so the next run with the same --data continues from it. Without it,
+        /// each run starts fresh in a temporary directory removed at exit.
+        #[arg(long, value_name = "DIR")]
+        data: Option<std::path::PathBuf>,
     },
 }
 
@@ -93,7 +98,8 @@ pub fn main() -> ExitCode {
             listen,
             admin_listen,
             fast,
-        } => run_blocking(demo::run(listen, admin_listen, fast)),
+            data,
+        } => run_blocking(demo::run(listen, admin_listen, fast, data)),
         Command::Rules {
             command:
                 RulesCommand::Test {

@@ -87,6 +87,11 @@ pub fn list(dir: &Path) -> Result<Vec<Segment>, BatchError> {
     Ok(out)
 }
 
+/// Arrow timestamps are signed.
+fn clamp(us: u64) -> i64 {
+    i64::try_from(us).unwrap_or(i64::MAX)
+}
+
 /// The events of a segment with `since_us <= ts < until_us`.
 pub fn read(path: &Path, since_us: u64, until_us: u64) -> Result<Vec<RecordBatch>, BatchError> {
     let file = File::open(path).map_err(io("opening a segment", path))?;
@@ -100,7 +105,7 @@ pub fn read(path: &Path, since_us: u64, until_us: u64) -> Result<Vec<RecordBatch
                 .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
             {
                 Some(ts) => BooleanArray::from_iter(ts.iter().map(|t| {
-                    Some(t.is_some_and(|t| (since_us as i64..until_us as i64).contains(&t)))
+                    Some(t.is_some_and(|t| (clamp(since_us)..clamp(until_us)).contains(&t)))
                 })),
                 None => continue,
             };

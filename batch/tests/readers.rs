@@ -37,8 +37,9 @@ fn duckdb(file: &Path) -> (u64, Vec<(String, String)>) {
     let script = r#"
 import json, sys, duckdb
 f = sys.argv[1]
-rows = duckdb.sql(f"select count(*) from read_parquet('{f}')").fetchone()[0]
-cols = [[r[0], r[1]] for r in duckdb.sql(f"describe select * from read_parquet('{f}')").fetchall()]
+con = duckdb.connect()
+rows = con.execute(f"select count(*) from read_parquet('{f}')").fetchone()[0]
+cols = [[r[0], r[1]] for r in con.execute(f"describe select * from read_parquet('{f}')").fetchall()]
 print(json.dumps({"rows": rows, "columns": cols}))
 "#;
     let out = Command::new(python())
@@ -70,7 +71,8 @@ print(json.dumps({"rows": rows, "columns": cols}))
 fn duck_query(file: &Path, sql: &str) -> String {
     let script = r#"
 import sys, duckdb
-print(duckdb.sql(sys.argv[2].replace("FILE", f"read_parquet('{sys.argv[1]}')")).fetchall())
+con = duckdb.connect()
+print(con.execute(sys.argv[2].replace("FILE", f"read_parquet('{sys.argv[1]}')")).fetchall())
 "#;
     let out = Command::new(python())
         .arg("-c")
@@ -141,6 +143,7 @@ fn duckdb_reads_an_events_export() {
             "[({},)]",
             evs.iter()
                 .filter(|e| e.ts_unix_us < until * 1000
+                    && e.method == http::Method::GET
                     && e.path.starts_with("/api/catalog/items/")
                     && e.subject.as_deref().is_some_and(|s| s.starts_with("user")))
                 .count()

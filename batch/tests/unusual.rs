@@ -48,6 +48,7 @@ fn planted_scrapers_are_reported_as_unusual_and_browsing_users_are_not() {
     let tp = unusual.iter().filter(|c| planted.contains(c)).count();
     let precision = tp as f64 / unusual.len().max(1) as f64;
     let recall = tp as f64 / planted.len() as f64;
+    println!("precision {precision:.2}, recall {recall:.2}: flagged {unusual:?}");
     assert!(
         precision >= 0.9 && recall == 1.0,
         "precision {precision:.2}, recall {recall:.2}: flagged {unusual:?}"

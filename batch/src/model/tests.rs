@@ -108,6 +108,9 @@ fn planted_outliers_are_found_and_normal_clients_are_not() {
         let fp = found.len() - tp;
         let precision = tp as f64 / found.len().max(1) as f64;
         let recall = tp as f64 / 20.0;
+        println!(
+            "seed {seed}: precision {precision:.2}, recall {recall:.2} ({tp} of 20 planted, {fp} of 600 normal flagged)"
+        );
         assert!(
             precision >= 0.9 && recall >= 0.9,
             "seed {seed}: precision {precision:.2}, recall {recall:.2} ({tp} of 20 planted found, {fp} of 600 normal flagged)"

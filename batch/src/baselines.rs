@@ -105,7 +105,7 @@ pub fn compute(frame: &Frame, s: &Settings) -> PolarsResult<Baselines> {
         .collect()?;
     let hour_lat = eps
         .group_by([col("endpoint"), col("hour")])
-        .agg(robust("latency_us", "lat").to_vec())
+        .agg(robust("latency_us", "lat"))
         .collect()?;
 
     // Per client.

@@ -3,6 +3,9 @@
 //! `unusual_client` detector reporting what the run found through the engine's
 //! findings and decisions, and the stored model scoring at once after a restart.
 
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

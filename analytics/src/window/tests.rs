@@ -6,10 +6,10 @@ fn event(i: u64, ts_ms: u64) -> RequestEvent {
         ts_unix_us: ts_ms * 1000,
         request_id: format!("req-{i}").into(),
         client_ip: IpAddr::from([10, 0, 0, (i % 7) as u8]),
-        subject: (i % 2 == 0).then(|| format!("user{}", i % 3).into()),
+        subject: i.is_multiple_of(2).then(|| format!("user{}", i % 3).into()),
         path: format!("/orders/{i}").into(),
         user_agent: Some("curl/8.0".into()),
-        status: if i % 5 == 0 { 404 } else { 200 },
+        status: if i.is_multiple_of(5) { 404 } else { 200 },
         latency_us: 1000 + i,
         bytes_out: 10 * i,
         ..RequestEvent::example()

@@ -23,10 +23,10 @@ fn endpoint_baselines_are_robust_statistics_of_rate_latency_and_failures() {
         r.latency_us = 1000 + (i % 10) * 100;
         r.status = if i % 10 == 9 { 500 } else { 200 };
         reqs.push(r);
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             let mut r = Req::get(T0 + i * 1000 + 1, [10, 0, 0, 2], "GET /b", "/b".into());
             r.subject = Some("alice");
-            r.status = if (i / 2) % 4 == 0 { 401 } else { 200 };
+            r.status = if (i / 2).is_multiple_of(4) { 401 } else { 200 };
             reqs.push(r);
         }
     }

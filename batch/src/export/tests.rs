@@ -12,7 +12,7 @@ fn reqs(n: u64, t0: u64) -> Vec<Req> {
                 "GET /orders/{id}",
                 format!("/orders/{i}"),
             );
-            r.status = if i % 4 == 0 { 404 } else { 200 };
+            r.status = if i.is_multiple_of(4) { 404 } else { 200 };
             r
         })
         .collect()
@@ -204,7 +204,7 @@ fn findings_export_by_time_and_kind() {
     };
     let all: Vec<Finding> = (0..30u64)
         .map(|i| {
-            let kind = if i % 3 == 0 {
+            let kind = if i.is_multiple_of(3) {
                 FindingKind::Scraping
             } else {
                 FindingKind::Probing

@@ -27,7 +27,7 @@ fn population(normal: usize, outliers: usize, seed: u64) -> (ClientFeatures, Vec
     let mut planted = Vec::new();
     for i in 0..normal + outliers {
         let v = if i >= normal {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 // A scraper: fast, metronomic, one endpoint, many objects.
                 [
                     g.range(200.0, 400.0),
@@ -52,7 +52,7 @@ fn population(normal: usize, outliers: usize, seed: u64) -> (ClientFeatures, Vec
                     g.range(100.0, 300.0),
                 ]
             }
-        } else if i % 4 == 0 {
+        } else if i.is_multiple_of(4) {
             // An API integration.
             [
                 g.range(10.0, 40.0),

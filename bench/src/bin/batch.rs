@@ -39,9 +39,9 @@ fn events(n: usize) -> (Vec<RequestEvent>, Vec<Arc<str>>) {
         x ^= x << 17;
         x
     };
-    let endpoints: Vec<Arc<str>> = (0..60)
+    let endpoints: Vec<Arc<str>> = (0..60usize)
         .map(|i| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 format!("GET /api/v1/resource{i}/{{id}}").into()
             } else {
                 format!("GET /api/v1/resource{i}").into()
@@ -59,7 +59,7 @@ fn events(n: usize) -> (Vec<RequestEvent>, Vec<Arc<str>>) {
         .map(|i| {
             let client = next() % 20_000;
             let ep = (next() % 60) as usize;
-            let path = if ep % 2 == 0 {
+            let path = if ep.is_multiple_of(2) {
                 format!("/api/v1/resource{ep}/{}", next() % 100_000)
             } else {
                 format!("/api/v1/resource{ep}")
@@ -73,10 +73,12 @@ fn events(n: usize) -> (Vec<RequestEvent>, Vec<Arc<str>>) {
                     (client >> 8) as u8,
                     client as u8,
                 ]),
-                subject: (client % 3 == 0).then(|| format!("user-{client}").into()),
+                subject: client
+                    .is_multiple_of(3)
+                    .then(|| format!("user-{client}").into()),
                 path: path.into(),
                 host: Some("api.example.com".into()),
-                status: if next() % 50 == 0 { 404 } else { 200 },
+                status: if next().is_multiple_of(50) { 404 } else { 200 },
                 latency_us: 500 + next() % 20_000,
                 bytes_out: 200 + next() % 5000,
                 user_agent: Some(agents[(client % 4) as usize].into()),

@@ -40,7 +40,7 @@ pub fn parse_time(s: &str, now_ms: u64) -> Result<u64, String> {
         return Ok(now_ms.saturating_sub(d.as_millis() as u64));
     }
     humantime::parse_rfc3339_weak(s)
-        .map(|t| palisade_models::unix_ms(t))
+        .map(palisade_models::unix_ms)
         .map_err(|_| {
             format!("`{s}` is not a time: write a duration ago such as 1h, or a time such as 2026-11-30T08:00:00Z")
         })

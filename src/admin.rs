@@ -37,11 +37,21 @@ pub struct AppControl {
     pub allow: Allowlist,
     pub clock: SharedClock,
     pub siem: palisade_siem::SiemHandle,
+    /// Exports (batch analytics), when on.
+    pub exporter: Option<palisade_batch::export::Exporter>,
 }
 
 impl Control for AppControl {
     fn siem(&self) -> palisade_models::SiemStatus {
         self.siem.status()
+    }
+
+    fn export(
+        &self,
+        what: palisade_dashboard::Export,
+    ) -> BoxFuture<'static, Result<palisade_dashboard::ExportFile, palisade_dashboard::ExportError>>
+    {
+        crate::batch::export(self.exporter.clone(), what)
     }
 
     fn active_blocks(&self) -> Vec<Arc<Block>> {

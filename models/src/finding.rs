@@ -89,10 +89,11 @@ pub enum FindingKind {
     ErrorBurst,
     NewEndpoint,
     Signature,
+    UnusualClient,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::AuthFailureSpike,
         FindingKind::BolaEnumeration,
         FindingKind::CredentialStuffing,
@@ -104,6 +105,7 @@ impl FindingKind {
         FindingKind::ErrorBurst,
         FindingKind::NewEndpoint,
         FindingKind::Signature,
+        FindingKind::UnusualClient,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +121,7 @@ impl FindingKind {
             FindingKind::ErrorBurst => "error_burst",
             FindingKind::NewEndpoint => "new_endpoint",
             FindingKind::Signature => "signature",
+            FindingKind::UnusualClient => "unusual_client",
         }
     }
 }

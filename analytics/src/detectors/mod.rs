@@ -16,6 +16,7 @@ pub mod new_endpoint;
 pub mod probing;
 pub mod scraping;
 pub mod signature;
+pub mod unusual_client;
 pub mod volume_anomaly;
 
 use palisade_models::{Finding, FindingClient, FindingId, FindingKind, Severity};

@@ -21,14 +21,18 @@
 //! ```
 
 mod body;
+mod byteset;
 mod class;
 pub mod corpus;
 mod detect;
 mod engine;
 mod error;
+mod memo;
 mod normalize;
 mod parts;
+mod prefilter;
 mod request;
+mod requires;
 mod rules;
 
 pub use class::{Class, Severity};
@@ -37,5 +41,7 @@ pub use error::SignatureError;
 pub use request::Request;
 pub use rules::BUNDLED_RULES;
 
+#[cfg(test)]
+mod needs_tests;
 #[cfg(test)]
 mod tests;

@@ -16,54 +16,94 @@ pub(crate) trait Sink {
     fn part(&mut self, kind: u16, raw: &[u8], plus_space: bool);
 }
 
-/// Headers not inspected: framing, content negotiation, caching and credentials
-/// carry no attack a rule here could see, and skipping them keeps clean requests
-/// cheap. Everything else is (attacks arrive in arbitrary custom headers).
-const SKIPPED_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "upgrade",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "accept-charset",
-    "cache-control",
-    "pragma",
-    "if-none-match",
-    "if-modified-since",
-    "if-match",
-    "if-unmodified-since",
-    "authorization",
-    "proxy-authorization",
-    "dnt",
-    "priority",
-    "upgrade-insecure-requests",
-];
+/// How a header is inspected, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeaderKind {
+    Cookie,
+    UserAgent,
+    Referer,
+    /// `X-Filename`, `X-File-Name`, `X_Filename`: upload APIs that take the
+    /// file name from a header.
+    Filename,
+    Other,
+    /// Framing, content negotiation, caching, credentials and browser hints
+    /// carry no attack a rule here could see, and skipping them keeps clean
+    /// requests cheap. Everything else is inspected (attacks arrive in
+    /// arbitrary custom headers).
+    Skipped,
+}
+
+fn header_kind(name: &str) -> HeaderKind {
+    let mut buf = [0u8; 32];
+    let Some(lower) = buf.get_mut(..name.len()) else {
+        return long_header_kind(name);
+    };
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    match &*lower {
+        b"cookie" => HeaderKind::Cookie,
+        b"user-agent" => HeaderKind::UserAgent,
+        b"referer" => HeaderKind::Referer,
+        b"host"
+        | b"content-length"
+        | b"transfer-encoding"
+        | b"connection"
+        | b"keep-alive"
+        | b"proxy-connection"
+        | b"te"
+        | b"upgrade"
+        | b"accept"
+        | b"accept-encoding"
+        | b"accept-language"
+        | b"accept-charset"
+        | b"cache-control"
+        | b"pragma"
+        | b"if-none-match"
+        | b"if-modified-since"
+        | b"if-match"
+        | b"if-unmodified-since"
+        | b"authorization"
+        | b"proxy-authorization"
+        | b"dnt"
+        | b"priority"
+        | b"upgrade-insecure-requests" => HeaderKind::Skipped,
+        l if l.starts_with(b"sec-") => HeaderKind::Skipped,
+        l => long_header_kind_lower(l),
+    }
+}
+
+fn long_header_kind(name: &str) -> HeaderKind {
+    long_header_kind_lower(name.to_ascii_lowercase().as_bytes())
+}
+
+fn long_header_kind_lower(lower: &[u8]) -> HeaderKind {
+    if memchr::memmem::find(lower, b"file").is_some()
+        && memchr::memmem::find(lower, b"name").is_some()
+    {
+        HeaderKind::Filename
+    } else {
+        HeaderKind::Other
+    }
+}
 
 /// Walks every part of `req`, inspecting at most `body_cap` body bytes. `tmp` is
-/// where body parsers decode JSON strings.
+/// where body parsers decode JSON strings. Headers go first: they repeat from
+/// request to request, and the engine can only remember a value as clean
+/// while nothing earlier in the request has hit.
 pub(crate) fn walk(req: &Request<'_>, body_cap: usize, tmp: &mut Vec<u8>, sink: &mut impl Sink) {
+    for &(name, value) in req.headers {
+        match header_kind(name) {
+            HeaderKind::Cookie => pairs(value, b';', part::COOKIE_NAME, part::COOKIE, sink),
+            HeaderKind::UserAgent => sink.part(part::USER_AGENT, value, false),
+            HeaderKind::Referer => sink.part(part::REFERER, value, false),
+            HeaderKind::Filename => sink.part(part::FILENAME, value, false),
+            HeaderKind::Other => sink.part(part::HEADER, value, false),
+            HeaderKind::Skipped => {}
+        }
+    }
     sink.part(part::PATH, req.path, false);
     if let Some(q) = req.query {
         pairs(q, b'&', part::ARG_NAME, part::ARG, sink);
-    }
-    for &(name, value) in req.headers {
-        if name.eq_ignore_ascii_case("cookie") {
-            pairs(value, b';', part::COOKIE_NAME, part::COOKIE, sink);
-        } else if name.eq_ignore_ascii_case("user-agent") {
-            sink.part(part::USER_AGENT, value, false);
-        } else if name.eq_ignore_ascii_case("referer") {
-            sink.part(part::REFERER, value, false);
-        } else if names_a_file(name) {
-            sink.part(part::FILENAME, value, false);
-        } else if !skipped(name) {
-            sink.part(part::HEADER, value, false);
-        }
     }
     let body = &req.body[..req.body.len().min(body_cap)];
     if body.is_empty() {
@@ -85,21 +125,6 @@ pub(crate) fn walk(req: &Request<'_>, body_cap: usize, tmp: &mut Vec<u8>, sink: 
     } else {
         sink.part(part::BODY, body, false);
     }
-}
-
-/// `X-Filename`, `X-File-Name`, `X_Filename`: upload APIs that take the file
-/// name from a header.
-fn names_a_file(name: &str) -> bool {
-    let n = name.as_bytes();
-    n.windows(4).any(|w| w.eq_ignore_ascii_case(b"file"))
-        && n.windows(4).any(|w| w.eq_ignore_ascii_case(b"name"))
-}
-
-fn skipped(name: &str) -> bool {
-    let browser_hint = name
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case("sec-"));
-    browser_hint || SKIPPED_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
 /// `name=value` pairs separated by `sep`; a pair without `=` is a name.

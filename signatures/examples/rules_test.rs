@@ -5,7 +5,8 @@
 //! cargo run -p palisade-signatures --release --example rules_test -- \
 //!     --corpus ../shared/corpus/crs-regression.jsonl \
 //!     --benign ../shared/corpus/benign-sentences.txt [--split all|even|odd]
-//!     [--paranoia N] [--rules extra.toml] [--json] [--misses CLASS] [--fps] [--dump]
+//!     [--paranoia N] [--rules extra.toml] [--disable RULE_ID]... [--json]
+//!     [--misses CLASS] [--fps] [--dump]
 //! ```
 //!
 //! `--misses CLASS` prints the attack tests of CLASS (in the split) that were not
@@ -36,6 +37,7 @@ fn main() -> anyhow::Result<()> {
             "--benign" => benign_path = Some(value()?.into()),
             "--rules" => extra = Some(value()?.into()),
             "--paranoia" => options.paranoia = value()?.parse()?,
+            "--disable" => options.disabled.push(value()?),
             "--split" => {
                 split = match value()?.as_str() {
                     "all" => Split::All,

@@ -42,6 +42,8 @@ pub use request::Request;
 pub use rules::BUNDLED_RULES;
 
 #[cfg(test)]
+mod benign_tests;
+#[cfg(test)]
 mod needs_tests;
 #[cfg(test)]
 mod tests;

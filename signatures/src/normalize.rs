@@ -33,6 +33,12 @@ pub(crate) fn base<'a>(
     if let Some(bytes) = plain(src, plus_space, path) {
         return (src, bytes);
     }
+    // A percent-encoded value with `+` and no space was form-encoded,
+    // wherever it was found (an XML attribute, a JSON string, a header).
+    let plus_space = plus_space
+        || (memchr::memchr(b'+', src).is_some()
+            && memchr::memchr(b' ', src).is_none()
+            && has_escape(src));
     tmp.clear();
     percent_decode(src, plus_space, tmp);
     for _ in 1..DECODE_ROUNDS {
@@ -93,7 +99,7 @@ fn plain(src: &[u8], plus_space: bool, path: bool) -> Option<ByteSet> {
 
 /// Whether a text with these bytes has something the shell form would change.
 pub(crate) fn has_shell_tricks(bytes: &ByteSet) -> bool {
-    const TRICKS: ByteSet = ByteSet::of_const(b"\\'\"^`$");
+    const TRICKS: ByteSet = ByteSet::of_const(b"\\'\"^`$<>[");
     bytes.intersects(&TRICKS)
 }
 
@@ -110,10 +116,13 @@ pub(crate) fn shell(text: &[u8], out: &mut Vec<u8>) {
                     .last()
                     .is_some_and(|p| p.is_ascii_alphanumeric() || *p == b'/');
                 match text.get(i + 1) {
-                    // `$@`, `$*`, `$1`: expand to nothing in an ordinary shell.
-                    Some(b'@' | b'*' | b'#' | b'!' | b'-' | b'0'..=b'9') => {
+                    // `$@`, `$*`, `$1`: expand to nothing in an ordinary shell;
+                    // `$?`, `$$`, `$_` (status, pid, last argument) inside a
+                    // word are there to break it up.
+                    Some(b'@' | b'*' | b'#' | b'!' | b'-' | b'0'..=b'9' | b'?' | b'$') => {
                         i += 1;
                     }
+                    Some(b'_') if attached => i += 1,
                     Some(b'(') if text.get(i + 2) == Some(&b')') => i += 2,
                     Some(b'{') if attached => match text[i + 2..].iter().position(|&c| c == b'}') {
                         Some(end) if end < 32 => i += end + 2,
@@ -130,6 +139,16 @@ pub(crate) fn shell(text: &[u8], out: &mut Vec<u8>) {
                     }
                     _ => out.push(b),
                 }
+            }
+            // `pi<()ng`, `pi>()ng`: an empty process substitution.
+            b'<' | b'>' if text.get(i + 1..i + 3) == Some(b"()") => i += 2,
+            // `adduse[r]`: a one-character glob inside a word.
+            b'[' if out.last().is_some_and(u8::is_ascii_alphanumeric)
+                && text.get(i + 2) == Some(&b']')
+                && text.get(i + 1).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                out.push(text[i + 1]);
+                i += 2;
             }
             _ => out.push(b),
         }
@@ -437,6 +456,10 @@ mod tests {
         assert_eq!(b("a+b%20c"), "a b c");
         assert_eq!(b("%u0027%U003C"), "'<");
         assert_eq!(b("100%"), "100%");
+        // Not form-encoded as a part, but evidently form-encoded.
+        assert_eq!(form("%22+waitfor+delay", false, false), "\" waitfor delay");
+        assert_eq!(form("a+b %22", false, false), "a+b \"");
+        assert_eq!(form("c++", false, false), "c++");
     }
 
     #[test]
@@ -474,5 +497,10 @@ mod tests {
         assert_eq!(sh("cat$u /etc${u}/passwd"), "cat /etc/passwd");
         assert_eq!(sh("$c $a$b"), "$c $a");
         assert_eq!(sh("pi$()ng"), "ping");
+        assert_eq!(sh("c$?at /et$_c/pas$$swd"), "cat /etc/passwd");
+        assert_eq!(
+            sh("pi<()ng pi>()ng adduse[r] [a] x[ab]"),
+            "ping ping adduser [a] x[ab]"
+        );
     }
 }

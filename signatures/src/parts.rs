@@ -127,7 +127,12 @@ pub(crate) fn walk(req: &Request<'_>, body_cap: usize, tmp: &mut Vec<u8>, sink: 
     }
 }
 
-/// `name=value` pairs separated by `sep`; a pair without `=` is a name.
+/// `name=value` pairs separated by `sep`; a pair without `=` is a name. Two
+/// more parts where one pair needs to be read whole: a name holding a quote
+/// (raw or percent-encoded) is a payload the split at `=` would cut in two,
+/// so the whole pair is also a value; and a value holding a URL, or passed
+/// in a parameter named for running commands, is also given with its name
+/// (`ARG_PAIR`), for rules that judge a value by the parameter it is in.
 pub(crate) fn pairs(s: &[u8], sep: u8, name_kind: u16, value_kind: u16, sink: &mut impl Sink) {
     let plus = sep == b'&';
     for pair in s.split(|&b| b == sep) {
@@ -137,12 +142,54 @@ pub(crate) fn pairs(s: &[u8], sep: u8, name_kind: u16, value_kind: u16, sink: &m
         }
         match memchr::memchr(b'=', pair) {
             Some(eq) => {
-                sink.part(name_kind, &pair[..eq], plus);
-                sink.part(value_kind, &pair[eq + 1..], plus);
+                let (name, value) = (&pair[..eq], &pair[eq + 1..]);
+                sink.part(name_kind, name, plus);
+                sink.part(value_kind, value, plus);
+                if has_quote(name) {
+                    sink.part(value_kind, pair, plus);
+                }
+                if value_kind == part::ARG && (has_url(value) || names_a_command(name)) {
+                    sink.part(part::ARG_PAIR, pair, plus);
+                }
             }
             None => sink.part(name_kind, pair, plus),
         }
     }
+}
+
+/// A parameter named for running commands (`cmd`, `exec`, `x_command`).
+fn names_a_command(name: &[u8]) -> bool {
+    let last = name
+        .rsplit(|b| matches!(b, b'_' | b'.' | b'-'))
+        .next()
+        .unwrap_or(name);
+    [
+        &b"cmd"[..],
+        b"command",
+        b"exec",
+        b"execute",
+        b"shell",
+        b"run",
+        b"system",
+    ]
+    .iter()
+    .any(|n| last.eq_ignore_ascii_case(n))
+}
+
+/// A quote, raw or percent-encoded (once or twice).
+fn has_quote(raw: &[u8]) -> bool {
+    raw.iter().any(|b| matches!(b, b'\'' | b'"' | b'`'))
+        || memchr::memchr_iter(b'%', raw)
+            .any(|i| matches!(raw.get(i + 1..i + 3), Some(b"27" | b"22" | b"60" | b"25")))
+}
+
+/// A URL scheme separator, raw or percent-encoded.
+fn has_url(raw: &[u8]) -> bool {
+    memchr::memmem::find(raw, b"://").is_some()
+        || memchr::memchr_iter(b'%', raw).any(|i| {
+            raw.get(i + 1..i + 3)
+                .is_some_and(|h| h.eq_ignore_ascii_case(b"3a"))
+        })
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {

@@ -32,6 +32,9 @@ pub(crate) mod part {
     /// A body of a type the engine does not parse, inspected as one text.
     pub const BODY: u16 = 1 << 8;
     pub const FILENAME: u16 = 1 << 9;
+    /// A query or form pair whose value holds a URL or whose name is for
+    /// running commands, as `name=value`.
+    pub const ARG_PAIR: u16 = 1 << 10;
 }
 
 /// Target names in rule files and the part kinds each covers.
@@ -48,6 +51,7 @@ const TARGETS: &[(&str, u16)] = &[
     ("headers", part::USER_AGENT | part::REFERER | part::HEADER),
     ("body", part::BODY),
     ("filenames", part::FILENAME),
+    ("arg_pairs", part::ARG_PAIR),
 ];
 
 /// Which normalised form of a part a rule reads.

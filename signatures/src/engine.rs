@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::byteset::ByteSet;
 use crate::class::{Class, Severity};
+use crate::decode;
 use crate::error::SignatureError;
 use crate::memo::{self, CleanMemo};
 use crate::normalize;
@@ -107,6 +108,7 @@ pub struct Scratch {
     tmp: Vec<u8>,
     shell: Vec<u8>,
     body: Vec<u8>,
+    decoded: Vec<u8>,
     marks: Marks,
     memo: CleanMemo,
 }
@@ -247,6 +249,7 @@ impl Engine {
             tmp,
             shell,
             body,
+            decoded,
             marks,
             memo,
         } = scratch;
@@ -258,6 +261,7 @@ impl Engine {
             shell,
             marks,
             memo,
+            decoded,
             verdict: Verdict::default(),
         };
         parts::walk(req, self.body_bytes, body, &mut inspection);
@@ -314,6 +318,7 @@ struct Inspection<'e, 's> {
     shell: &'s mut Vec<u8>,
     marks: &'s mut Marks,
     memo: &'s mut CleanMemo,
+    decoded: &'s mut Vec<u8>,
     verdict: Verdict,
 }
 
@@ -328,6 +333,13 @@ impl Sink for Inspection<'_, '_> {
             return;
         }
         self.inspect_part(kind, raw, plus_space);
+        if kind & (part::ARG | part::COOKIE) != 0
+            && decode::base64_text(raw, self.tmp, self.decoded)
+        {
+            let text = std::mem::take(self.decoded);
+            self.inspect_part(kind, &text, false);
+            *self.decoded = text;
+        }
         // Only a value every rule ran on is known clean: after a hit, rules
         // that already hit are skipped on later parts.
         if memo && self.verdict.hits.is_empty() {

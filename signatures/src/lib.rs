@@ -24,6 +24,7 @@ mod body;
 mod byteset;
 mod class;
 pub mod corpus;
+mod decode;
 mod detect;
 mod engine;
 mod error;

@@ -70,10 +70,15 @@ pub struct Engine {
     check_needs: bool,
 }
 
-/// Part kinds whose values repeat from request to request (headers and
-/// cookies): worth remembering when clean.
-const MEMO_KINDS: u16 =
-    part::USER_AGENT | part::REFERER | part::HEADER | part::COOKIE | part::COOKIE_NAME;
+/// Part kinds that repeat from request to request (headers, cookies,
+/// parameter names and JSON keys): worth remembering when clean. Parameter
+/// values are not: they vary too much, and would push the rest out.
+const MEMO_KINDS: u16 = part::USER_AGENT
+    | part::REFERER
+    | part::HEADER
+    | part::COOKIE
+    | part::COOKIE_NAME
+    | part::ARG_NAME;
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -1,7 +1,8 @@
-//! A per-worker memo of header values already found clean. Browsers and API
-//! clients send the same User-Agent, Referer, cookies and custom headers on
-//! every request, and a value found clean once is clean again under the same
-//! engine, so the engine looks it up here before normalising and matching it.
+//! A per-worker memo of header values and parameter names already found
+//! clean. Browsers and API clients send the same User-Agent, Referer, cookies
+//! and custom headers on every request, and the same parameter names and JSON
+//! keys; a part found clean once is clean again under the same engine, so the
+//! engine looks it up here before normalising and matching it.
 //!
 //! Bounded: `SLOTS` entries of at most `MAX_LEN` bytes each (256 KiB at most
 //! per worker), direct-mapped, a new value evicting whatever held its slot. A
@@ -18,9 +19,9 @@ const SLOTS: usize = 512;
 /// Longest value remembered, in bytes: longer ones are inspected every time.
 pub(crate) const MAX_LEN: usize = 512;
 
-/// Shortest value remembered, in bytes: shorter ones cost less to inspect than
-/// to look up.
-pub(crate) const MIN_LEN: usize = 12;
+/// Shortest value remembered, in bytes: even a one-byte part costs more to
+/// normalise and scan than to look up.
+pub(crate) const MIN_LEN: usize = 1;
 
 #[derive(Debug, Default, Clone)]
 struct Slot {

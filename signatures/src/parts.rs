@@ -159,37 +159,46 @@ pub(crate) fn pairs(s: &[u8], sep: u8, name_kind: u16, value_kind: u16, sink: &m
 
 /// A parameter named for running commands (`cmd`, `exec`, `x_command`).
 fn names_a_command(name: &[u8]) -> bool {
+    if !(3..=32).contains(&name.len()) {
+        return false;
+    }
     let last = name
         .rsplit(|b| matches!(b, b'_' | b'.' | b'-'))
         .next()
         .unwrap_or(name);
-    [
-        &b"cmd"[..],
-        b"command",
-        b"exec",
-        b"execute",
-        b"shell",
-        b"run",
-        b"system",
-    ]
-    .iter()
-    .any(|n| last.eq_ignore_ascii_case(n))
+    matches!(last.len(), 3..=7)
+        && [
+            &b"cmd"[..],
+            b"command",
+            b"exec",
+            b"execute",
+            b"shell",
+            b"run",
+            b"system",
+        ]
+        .iter()
+        .any(|n| last.eq_ignore_ascii_case(n))
 }
 
 /// A quote, raw or percent-encoded (once or twice).
 fn has_quote(raw: &[u8]) -> bool {
-    raw.iter().any(|b| matches!(b, b'\'' | b'"' | b'`'))
+    memchr::memchr3(b'\'', b'"', b'`', raw).is_some()
         || memchr::memchr_iter(b'%', raw)
             .any(|i| matches!(raw.get(i + 1..i + 3), Some(b"27" | b"22" | b"60" | b"25")))
 }
 
 /// A URL scheme separator, raw or percent-encoded.
 fn has_url(raw: &[u8]) -> bool {
-    memchr::memmem::find(raw, b"://").is_some()
-        || memchr::memchr_iter(b'%', raw).any(|i| {
-            raw.get(i + 1..i + 3)
-                .is_some_and(|h| h.eq_ignore_ascii_case(b"3a"))
-        })
+    match memchr::memchr2(b':', b'%', raw) {
+        None => false,
+        Some(_) => {
+            memchr::memmem::find(raw, b"://").is_some()
+                || memchr::memchr_iter(b'%', raw).any(|i| {
+                    raw.get(i + 1..i + 3)
+                        .is_some_and(|h| h.eq_ignore_ascii_case(b"3a"))
+                })
+        }
+    }
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {

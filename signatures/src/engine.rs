@@ -80,6 +80,9 @@ const MEMO_KINDS: u16 = part::USER_AGENT
     | part::COOKIE_NAME
     | part::ARG_NAME;
 
+/// Marks a memo key as read form-encoded (a bit no part kind uses).
+const PLUS_SPACE_KEY: u16 = 1 << 15;
+
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What the engine found in one request.
@@ -334,7 +337,10 @@ impl Sink for Inspection<'_, '_> {
             return;
         }
         let memo = kind & MEMO_KINDS != 0 && (memo::MIN_LEN..=memo::MAX_LEN).contains(&raw.len());
-        if memo && self.memo.contains(engine.id, kind, raw) {
+        // The same bytes read with `+` as a space are another text: a JSON key
+        // `1+union+select` is clean, the query name is not.
+        let key = kind | if plus_space { PLUS_SPACE_KEY } else { 0 };
+        if memo && self.memo.contains(engine.id, key, raw) {
             return;
         }
         self.inspect_part(kind, raw, plus_space);
@@ -348,7 +354,7 @@ impl Sink for Inspection<'_, '_> {
         // Only a value every rule ran on is known clean: after a hit, rules
         // that already hit are skipped on later parts.
         if memo && self.verdict.hits.is_empty() {
-            self.memo.insert(engine.id, kind, raw);
+            self.memo.insert(engine.id, key, raw);
         }
     }
 }

@@ -100,7 +100,9 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}; use --events N --runs N"),
         }
     }
-    let config = Config::parse("[upstream]\nurl = \"http://127.0.0.1:9\"\n")
+    let config = Config::parse(
+        "[upstream]\nurl = \"http://127.0.0.1:9\"\n[routes]\nunknown = \"allow\"\n",
+    )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "batch bench: {n} events, {runs} runs, POLARS_MAX_THREADS={}",

@@ -126,6 +126,8 @@ impl EndpointState {
                 bytes_out_avg: 0.0,
                 latency_counts: vec![0; LATENCY_BUCKETS_US.len() + 1],
                 latency_sum_us: 0,
+                upstream_answered: 0,
+                params_seen: Vec::new(),
             },
             template,
             base: Baseline::default(),

@@ -101,6 +101,7 @@ impl RequestCtx {
             tls: conn.tls,
             login: None,
             signatures: None,
+            schema: None,
         };
         RequestCtx {
             rec: Box::new(Recorder::new(event, start, shared, conn.clone())),

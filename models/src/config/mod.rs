@@ -14,6 +14,7 @@ mod jwt;
 mod limits;
 mod log;
 mod login;
+mod openapi;
 mod proxy;
 mod routes;
 mod siem;
@@ -42,6 +43,7 @@ pub use jwt::{
 pub use limits::{ClientKeyKind, Rate, RateLimitsConfig, RouteRateLimit};
 pub use log::{LogConfig, LogFormat};
 pub use login::{LoginConfig, Pattern};
+pub use openapi::{OpenApiConfig, UnknownPolicy, ValidationMode};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
 pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
 pub use siem::{SchemaName, SiemConfig, SinkConfig, SinkType, SyslogTransport, WhenFull};
@@ -65,6 +67,9 @@ pub struct Config {
     /// The service's declared endpoints.
     #[serde(default)]
     pub route: Vec<RouteConfig>,
+    /// The service's OpenAPI document: routes and request validation.
+    #[serde(default)]
+    pub openapi: OpenApiConfig,
     /// The attack-signature engine.
     #[serde(default)]
     pub signatures: SignaturesConfig,
@@ -145,7 +150,8 @@ impl Config {
     fn validate(&self, p: &mut Problems) {
         self.proxy.validate(p);
         self.upstream.validate(p);
-        routes::validate(&self.routes, &self.route, p);
+        routes::validate(&self.routes, &self.route, self.openapi.spec.is_some(), p);
+        self.openapi.validate(p);
         self.auth.validate(p);
         routes::validate_auth(&self.route, &self.auth, p);
         self.rate_limits.validate(p);

@@ -142,6 +142,14 @@ pub fn preflight(config: &Config) -> Vec<ConfigProblem> {
         });
     }
     if let Err(e) = palisade_proxy::preflight(config) {
+        if let palisade_proxy::ProxyError::OpenApi { key, message, hint } = &e {
+            problems.push(ConfigProblem {
+                key: key.clone(),
+                message: message.clone(),
+                hint: (*hint).into(),
+            });
+            return problems;
+        }
         let (key, message) = match &e {
             palisade_proxy::ProxyError::Tls { key, message }
             | palisade_proxy::ProxyError::Config { key, message } => {

@@ -60,6 +60,19 @@ pub trait Control: Send + Sync + 'static {
     fn counters(&self) -> Counters;
     /// The SIEM sinks and the outbox.
     fn siem(&self) -> palisade_models::SiemStatus;
+    /// The OpenAPI spec in force, for drift; None without one.
+    fn spec(&self) -> Option<SpecView> {
+        None
+    }
+}
+
+/// The OpenAPI spec in force and the window "unused" is judged over.
+#[derive(Debug, Clone)]
+pub struct SpecView {
+    pub spec: Arc<palisade_openapi::Spec>,
+    /// Operations not called within this long are unused (the store's
+    /// retention), in milliseconds.
+    pub window_ms: u64,
 }
 
 /// What `/readyz` reports.

@@ -89,10 +89,13 @@ pub enum FindingKind {
     ErrorBurst,
     NewEndpoint,
     Signature,
+    /// Body properties an operation does not accept that grant privileges or
+    /// set server-owned state (OpenAPI validation).
+    MassAssignment,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::AuthFailureSpike,
         FindingKind::BolaEnumeration,
         FindingKind::CredentialStuffing,
@@ -104,6 +107,7 @@ impl FindingKind {
         FindingKind::ErrorBurst,
         FindingKind::NewEndpoint,
         FindingKind::Signature,
+        FindingKind::MassAssignment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +123,7 @@ impl FindingKind {
             FindingKind::ErrorBurst => "error_burst",
             FindingKind::NewEndpoint => "new_endpoint",
             FindingKind::Signature => "signature",
+            FindingKind::MassAssignment => "mass_assignment",
         }
     }
 }

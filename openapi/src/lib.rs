@@ -17,6 +17,7 @@ mod spec;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use body::BodyInput;
 pub use drift::{Drift, DriftEntry, DriftStatus, UnusedOperation, drift};
 pub use load::Version;
 pub use report::Report;

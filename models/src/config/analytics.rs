@@ -347,6 +347,15 @@ detector_config! {
     }
 }
 
+detector_config! {
+    /// `[analytics.detectors.mass_assignment]`: one request carrying body
+    /// properties an OpenAPI operation does not accept and that grant
+    /// privileges or set server-owned state (`openapi.mass_assignment_fields`,
+    /// `readOnly`, the returned resource's own) is a finding, reported again for
+    /// the same client after two windows at the earliest.
+    MassAssignmentConfig {}
+}
+
 /// `[analytics.detectors]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -373,6 +382,8 @@ pub struct DetectorsConfig {
     pub new_endpoint: NewEndpointConfig,
     #[serde(default)]
     pub signature: SignatureDetectorConfig,
+    #[serde(default)]
+    pub mass_assignment: MassAssignmentConfig,
 }
 
 impl AnalyticsConfig {

@@ -32,7 +32,7 @@ pub use admin::AdminConfig;
 pub use analytics::{
     AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
     CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
-    LatencyAnomalyConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
+    LatencyAnomalyConfig, MassAssignmentConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
     SignatureDetectorConfig, StoreConfig, VolumeAnomalyConfig,
 };
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
@@ -153,7 +153,7 @@ impl Config {
         routes::validate(&self.routes, &self.route, self.openapi.spec.is_some(), p);
         self.openapi.validate(p);
         self.auth.validate(p);
-        routes::validate_auth(&self.route, &self.auth, p);
+        routes::validate_auth(&self.route, &self.auth, self.openapi.spec.is_some(), p);
         self.rate_limits.validate(p);
         self.signatures.validate(p);
         limits::validate_route_caps(&self.route, &self.proxy.limits, p);

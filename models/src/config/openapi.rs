@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{Parsed, Problems};
 
 /// `[openapi]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenApiConfig {
     /// The service's OpenAPI 3.0 or 3.1 document, YAML or JSON. Each of its

@@ -10,7 +10,7 @@ use super::limits::RouteRateLimit;
 use super::login::LoginConfig;
 
 /// `[routes]`: defaults for every route, and the undeclared-path policy.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutesConfig {
     /// Requests that match no declared route: "deny" answers 404 `unknown_route`
@@ -43,7 +43,7 @@ pub enum UnknownRoutes {
 }
 
 /// `[[route]]`: one declared endpoint, or the policy of an OpenAPI operation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Path template: literal segments, `{name}` for one segment, `{*name}` for
@@ -78,9 +78,10 @@ pub struct RouteConfig {
     pub max_body_bytes: Option<u64>,
     /// Who may call the route: "none", "api_key" (a key from `[auth.api_keys]`),
     /// "jwt" (a bearer token verified by `[auth.jwt]`), or "jwt_or_api_key".
-    /// Without a valid credential: 401 `unauthenticated`. Default: "none".
+    /// Without a valid credential: 401 `unauthenticated`. Default: "none"; for
+    /// an OpenAPI operation, what its security requirements ask for.
     #[serde(default)]
-    pub auth: RouteAuth,
+    pub auth: Option<RouteAuth>,
     /// Scopes the caller's credential must all grant; otherwise 403 `forbidden`.
     /// Default: [].
     #[serde(default)]
@@ -300,10 +301,15 @@ fn validate_operation(r: &RouteConfig, key: &str, spec: bool, p: &mut Problems) 
 }
 
 /// Checks each route's auth against the credentials configured.
-pub(crate) fn validate_auth(declared: &[RouteConfig], auth: &super::AuthConfig, p: &mut Problems) {
+pub(crate) fn validate_auth(
+    declared: &[RouteConfig],
+    auth: &super::AuthConfig,
+    spec: bool,
+    p: &mut Problems,
+) {
     for (i, r) in declared.iter().enumerate() {
         let key = format!("route[{i}].auth");
-        match r.auth {
+        match r.auth.unwrap_or_default() {
             RouteAuth::Jwt if auth.jwt.key.is_empty() => p.push(
                 key,
                 "the route requires a JWT but no [[auth.jwt.key]] is configured",
@@ -320,11 +326,18 @@ pub(crate) fn validate_auth(declared: &[RouteConfig], auth: &super::AuthConfig, 
                 "the route requires an API key but no [[auth.api_keys.key]] is configured",
                 "add the keys' SHA-256 digests under [[auth.api_keys.key]]",
             ),
-            RouteAuth::None if !r.scopes.is_empty() => p.push(
-                format!("route[{i}].scopes"),
-                "scopes are required but the route takes no credential to grant them",
-                "set auth = \"jwt\" or \"api_key\", or remove scopes",
-            ),
+            // An OpenAPI operation's credential may come from its spec; the
+            // proxy checks those once the spec is read.
+            RouteAuth::None
+                if !r.scopes.is_empty()
+                    && (r.auth.is_some() || (!spec && r.operation_id.is_none())) =>
+            {
+                p.push(
+                    format!("route[{i}].scopes"),
+                    "scopes are required but the route takes no credential to grant them",
+                    "set auth = \"jwt\" or \"api_key\", or remove scopes",
+                )
+            }
             _ => {}
         }
     }

@@ -13,5 +13,6 @@ pub mod logging;
 mod rules;
 mod siem;
 mod sink;
+mod spec;
 
 pub use app::{Palisade, PalisadeBuilder};

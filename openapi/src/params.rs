@@ -6,8 +6,6 @@
 //! Must not allocate for a parameter that passes, beyond the JSON value its
 //! text becomes; must never keep a value, only names.
 
-use std::borrow::Cow;
-
 use http::HeaderMap;
 use jsonschema::Validator;
 use palisade_models::config::UnknownPolicy;
@@ -120,7 +118,7 @@ impl Params {
     }
 }
 
-fn unknown_param(key: &Cow<'_, str>, policy: UnknownPolicy, out: &mut Report) {
+fn unknown_param(key: &str, policy: UnknownPolicy, out: &mut Report) {
     match policy {
         UnknownPolicy::Allow => {}
         UnknownPolicy::Flag => out.push(

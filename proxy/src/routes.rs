@@ -146,7 +146,7 @@ impl RouteTable {
         let ops = spec.as_deref().map_or(&[][..], |s| &s.operations[..]);
         let overrides = assign_overrides(src, ops)?;
         for (i, r) in src.route.iter().enumerate() {
-            if overrides.iter().any(|o| *o == Some(i)) || r.operation_id.is_some() {
+            if overrides.contains(&Some(i)) || r.operation_id.is_some() {
                 continue;
             }
             if r.validation.is_some() || r.unknown_query.is_some() || r.unknown_fields.is_some() {

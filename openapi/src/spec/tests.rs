@@ -179,10 +179,13 @@ fn valid_heads_pass_without_a_report() {
     assert!(r.is_empty(), "{:?}", named(&r));
 }
 
+/// Name-value pairs: path parameters or headers.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn each_parameter_rule_is_named() {
     let spec = shop();
-    let cases: &[(&str, &[(&str, &str)], &str, &[(&str, &str)], &str)] = &[
+    let cases: &[(&str, Pairs, &str, Pairs, &str)] = &[
         ("getUser", &[("userId", "abc")], "", &[], "path userId type"),
         (
             "getUser",

@@ -4,7 +4,7 @@
 //! (openapi/fixtures/shop.yaml), its validators compiled once outside the
 //! timed section, as at load.
 //!
-//! - `openapi/json_body_1k`: a valid 1 KiB JSON body for `createOrder` (ten
+//! - `openapi/json_body_1k`: a valid 1 KiB JSON body for `createOrder` (21
 //!   order items, a nested shipping address, a date-time, a uuid): parse,
 //!   schema, undeclared-property walk. Target ≤ 5 µs.
 //! - `openapi/json_body_1k_violation`: the same body with one broken rule, the
@@ -23,7 +23,7 @@ use palisade_openapi::{BodyInput, Report, Spec, SpecOptions};
 
 /// A createOrder body of about 1 KiB.
 fn order_body(quantity: u32) -> Vec<u8> {
-    let items: Vec<String> = (0..10)
+    let items: Vec<String> = (0..21)
         .map(|i| {
             format!(
                 r#"{{"sku":"BKS-{:04}","quantity":{}}}"#,

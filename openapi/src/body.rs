@@ -115,34 +115,25 @@ impl JsonBody {
         if unknown == UnknownPolicy::Allow {
             return;
         }
-        let mut pointer = String::new();
+        let mut path = crate::schema::Path::new();
         let mut budget = SCHEMA_VIOLATIONS_MAX;
-        self.shape.walk(
-            value,
-            &mut pointer,
-            &mut budget,
-            &mut |at, name, read_only| {
+        self.shape
+            .walk(value, &mut path, &mut budget, &mut |at, name, read_only| {
                 let kind = if read_only {
                     ViolationKind::MassAssignment
                 } else {
                     self.kind_of(name)
                 };
-                let (rule, denies) = match (kind, unknown) {
-                    (_, UnknownPolicy::Reject) => {
-                        (if read_only { "readOnly" } else { "unknown" }, true)
+                let rule = if read_only { "readOnly" } else { "unknown" };
+                let (kind, denies) = match (kind, unknown) {
+                    (ViolationKind::Unknown, UnknownPolicy::Reject) => {
+                        (ViolationKind::Invalid, true)
                     }
-                    (ViolationKind::MassAssignment, _) => {
-                        (if read_only { "readOnly" } else { "unknown" }, false)
-                    }
-                    _ => ("unknown", false),
+                    (k, UnknownPolicy::Reject) => (k, true),
+                    (k, _) => (k, false),
                 };
-                let kind = match (kind, unknown) {
-                    (ViolationKind::Unknown, UnknownPolicy::Reject) => ViolationKind::Invalid,
-                    (k, _) => k,
-                };
-                out.push(ParamLocation::Body, at, rule, kind, denies);
-            },
-        );
+                out.push(ParamLocation::Body, &at.pointer(), rule, kind, denies);
+            });
     }
 
     fn kind_of(&self, name: &str) -> ViolationKind {

@@ -254,39 +254,40 @@ impl Shape {
         }
     }
 
-    /// Undeclared properties of `value`, as JSON pointers, given to `found`
-    /// with whether the property is declared `readOnly` (then it is declared
-    /// but still reported). Stops after `max` reports.
-    pub(crate) fn walk(
+    /// Undeclared properties of `value`, given to `found` with where they
+    /// are and whether the property is declared `readOnly` (then it is
+    /// declared but still reported). Stops after `max` reports. Allocates
+    /// nothing: the path is a stack of borrowed segments, written out only for
+    /// a report.
+    pub(crate) fn walk<'v>(
         &self,
-        value: &Value,
-        pointer: &mut String,
+        value: &'v Value,
+        path: &mut Path<'v>,
         max: &mut usize,
-        found: &mut dyn FnMut(&str, &str, bool),
+        found: &mut dyn FnMut(&Path<'v>, &str, bool),
     ) {
-        if *max == 0 {
+        if *max == 0 || path.len == path.segs.len() {
             return;
         }
         match (self, value) {
             (Shape::Object { props, closed }, Value::Object(map)) => {
                 for (k, v) in map {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(k);
+                    path.segs[path.len] = Seg::Key(k);
+                    path.len += 1;
                     match props.iter().find(|p| *p.name == **k) {
                         Some(p) if p.read_only => {
                             *max = max.saturating_sub(1);
-                            found(pointer, k, true);
+                            found(path, k, true);
                         }
-                        Some(p) => p.shape.walk(v, pointer, max, found),
+                        Some(p) => p.shape.walk(v, path, max, found),
                         // additionalProperties: false is the schema's to report.
                         None if *closed => {}
                         None => {
                             *max = max.saturating_sub(1);
-                            found(pointer, k, false);
+                            found(path, k, false);
                         }
                     }
-                    pointer.truncate(len);
+                    path.len -= 1;
                     if *max == 0 {
                         return;
                     }
@@ -294,11 +295,10 @@ impl Shape {
             }
             (Shape::Array(inner), Value::Array(items)) => {
                 for (i, v) in items.iter().enumerate() {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(itoa_usize(i).as_str());
-                    inner.walk(v, pointer, max, found);
-                    pointer.truncate(len);
+                    path.segs[path.len] = Seg::Index(i);
+                    path.len += 1;
+                    inner.walk(v, path, max, found);
+                    path.len -= 1;
                     if *max == 0 {
                         return;
                     }
@@ -318,8 +318,42 @@ impl Shape {
     }
 }
 
-fn itoa_usize(i: usize) -> String {
-    i.to_string()
+/// Where in a body the walk is: at most this many levels deep.
+const MAX_PATH: usize = MAX_SHAPE_DEPTH + 8;
+
+/// A JSON pointer as borrowed segments.
+#[derive(Debug)]
+pub(crate) struct Path<'v> {
+    segs: [Seg<'v>; MAX_PATH],
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Seg<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+impl<'v> Path<'v> {
+    pub(crate) fn new() -> Self {
+        Path {
+            segs: [Seg::Index(0); MAX_PATH],
+            len: 0,
+        }
+    }
+
+    /// `/address/zip`.
+    pub(crate) fn pointer(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for s in &self.segs[..self.len] {
+            let _ = match s {
+                Seg::Key(k) => write!(out, "/{k}"),
+                Seg::Index(i) => write!(out, "/{i}"),
+            };
+        }
+        out
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

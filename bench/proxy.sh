@@ -469,6 +469,15 @@ unknown = "allow"
 [tee]
 capacity = 65536
 
+[store]
+path = "$1.data/palisade.redb"
+
+# The load generator asks for one path from one address as fast as it can: the
+# analytics worker sees every request (and reports scraping), but must not block
+# the benchmark's own client, or the run would measure 403s.
+[decisions]
+allow_cidrs = ["127.0.0.0/8"]
+
 [log]
 level = "warn"
 format = "json"
@@ -479,6 +488,7 @@ EOF
 write_palisade_full() { # file port workers upstream-port public-key
     sed -e "s|@LISTEN@|127.0.0.1:$2|g" -e "s|@WORKERS@|$3|g" \
         -e "s|@UPSTREAM@|http://127.0.0.1:$4|g" -e "s|@PUBKEY@|$5|g" \
+        -e "s|@STORE@|$1.data/palisade.redb|g" \
         "$REPO/bench/palisade-full.toml.in" >"$1"
     if grep -q '@[A-Z_]*@' "$1"; then
         die "unfilled placeholder in $1: $(grep -m1 '@[A-Z_]*@' "$1")"

@@ -39,6 +39,8 @@ pub struct AppControl {
     pub siem: palisade_siem::SiemHandle,
     /// The OpenAPI spec, when one is configured, and the store's retention.
     pub spec: Option<(palisade_proxy::SpecHandle, Duration)>,
+    /// Exports (batch analytics), when on.
+    pub exporter: Option<palisade_batch::export::Exporter>,
 }
 
 impl Control for AppControl {
@@ -52,6 +54,14 @@ impl Control for AppControl {
             spec: handle.spec()?,
             window_ms: window.as_millis() as u64,
         })
+    }
+
+    fn export(
+        &self,
+        what: palisade_dashboard::Export,
+    ) -> BoxFuture<'static, Result<palisade_dashboard::ExportFile, palisade_dashboard::ExportError>>
+    {
+        crate::batch::export(self.exporter.clone(), what)
     }
 
     fn active_blocks(&self) -> Vec<Arc<Block>> {

@@ -47,6 +47,8 @@ pub struct Palisade {
     stop_tasks: CancellationToken,
     siem: SiemHandle,
     stop_siem: CancellationToken,
+    /// The batch thread (issue 7), when batch analytics are on.
+    batch: Option<palisade_batch::BatchHandle>,
 }
 
 /// Options for starting Palisade; tests use them to inject a clock or hold the
@@ -228,10 +230,33 @@ impl PalisadeBuilder {
             clock: self.clock.clone(),
             feed: feed.clone(),
         });
+        // Batch analytics (issue 7): the window the worker fills, the view the
+        // engine reads, and the thread between them.
+        let batch_parts = crate::batch::window(&config);
+        let mut batch = None;
+        let mut exporter = None;
         let analytics = if self.analytics {
             let mut worker = AnalyticsWorker::new(tee.clone(), self.clock.clone());
+            if let Some((window, view)) = &batch_parts {
+                let (handle, ex) = crate::batch::start(
+                    &config,
+                    window,
+                    view.clone(),
+                    store.clone(),
+                    self.clock.clone(),
+                )?;
+                batch = Some(handle);
+                exporter = Some(ex);
+            }
+            let batch_view = batch_parts.as_ref().map(|(_, v)| v.clone());
+            if let Some((window, _)) = batch_parts {
+                worker = worker.with_window(window);
+            }
             if config.analytics.enabled {
                 let mut engine = Engine::new(&config);
+                if let Some(v) = batch_view {
+                    engine = engine.with_batch(v);
+                }
                 let snapshot = store.snapshot(BASELINES).context("reading the baselines")?;
                 match engine.restore(snapshot.as_deref(), &stored, now) {
                     Ok(n) if n > 0 => tracing::info!(endpoints = n, "baselines resumed"),
@@ -295,6 +320,7 @@ impl PalisadeBuilder {
                 spec: proxy
                     .spec()
                     .map(|h| (h.clone(), config.store.retention.duration())),
+                exporter,
             });
             let running = admin::start(&config, |token| AdminState {
                 store: store.clone(),
@@ -327,6 +353,7 @@ impl PalisadeBuilder {
             stop_tasks,
             siem,
             stop_siem,
+            batch,
         })
     }
 }
@@ -390,6 +417,10 @@ impl Palisade {
         // Analytics stops after the proxy: it drains what the proxy recorded while
         // draining.
         let totals = self.analytics.map(WorkerHandle::stop).unwrap_or_default();
+        // After the worker sealed its last events: the last run writes them out.
+        if let Some(b) = self.batch {
+            let _ = tokio::task::spawn_blocking(move || b.stop()).await;
+        }
         crate::siem::drain(&self.siem, crate::siem::DRAIN_GRACE).await;
         self.stop_siem.cancel();
         if let Some(admin) = self.admin {

@@ -1,4 +1,4 @@
-//! Owns the command line: `run`, `check`, `demo` and `rules test`, their exit codes, and what
+//! Owns the command line: `run`, `check`, `demo`, `rules test` and `export`, their exit codes, and what
 //! they print. Config problems are printed, every one with its key and a hint,
 //! before any socket is bound.
 
@@ -40,6 +40,32 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Events or findings between two times as one Parquet file (polars, pandas,
+    /// DuckDB), from the running sidecar (its admin API), else from the event
+    /// segments and the store on disk.
+    Export {
+        /// The sidecar's config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// From: a duration ago (1h, 30m, 2d), an RFC 3339 time or ms since the epoch.
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Until (not included), in the same forms; default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Export findings instead of events.
+        #[arg(long)]
+        findings: bool,
+        /// Only findings of this kind (repeatable; implies --findings).
+        #[arg(long, value_name = "KIND")]
+        kind: Vec<String>,
+        /// The Parquet file to write.
+        #[arg(long, short, value_name = "FILE.parquet")]
+        out: PathBuf,
+        /// Read the segments and the store directly, even if a sidecar answers.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Attack-signature rules: replay corpora through the engine.
     Rules {
         #[command(subcommand)]
@@ -62,6 +88,11 @@ enum Command {
         /// faster: for tests.
         #[arg(long, hide = true)]
         fast: bool,
+        /// Keep the demo's store (findings, blocks, baselines) in this directory,
+        /// so the next run with the same --data continues from it. Without it,
+        /// each run starts fresh in a temporary directory removed at exit.
+        #[arg(long, value_name = "DIR")]
+        data: Option<std::path::PathBuf>,
     },
 }
 
@@ -115,14 +146,48 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config } => match load(&config) {
-            Ok(config) => run_blocking(async move { run(config).await }),
+            Ok(config) => {
+                crate::batch::cap_polars_threads(&config.batch);
+                run_blocking(async move { run(config).await })
+            }
+            Err(code) => code,
+        },
+        Command::Export {
+            config,
+            since,
+            until,
+            findings,
+            kind,
+            out,
+            offline,
+        } => match load(&config) {
+            Ok(cfg) => {
+                let args = crate::batch::ExportArgs {
+                    since,
+                    until,
+                    findings,
+                    kinds: kind,
+                    out,
+                    offline,
+                };
+                run_blocking(async move {
+                    let rows = crate::batch::export_command(&cfg, &args).await?;
+                    println!("{}: {rows} rows written (Parquet)", args.out.display());
+                    Ok(())
+                })
+            }
             Err(code) => code,
         },
         Command::Demo {
             listen,
             admin_listen,
             fast,
-        } => run_blocking(demo::run(listen, admin_listen, fast)),
+            data,
+        } => {
+            // The demo's embedded config keeps the default [batch].
+            crate::batch::cap_polars_threads(&palisade_models::config::BatchConfig::default());
+            run_blocking(demo::run(listen, admin_listen, fast, data))
+        }
         Command::Spec {
             command:
                 SpecCommand::Diff {

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod app;
+mod batch;
 pub mod cli;
 pub mod demo;
 pub mod logging;

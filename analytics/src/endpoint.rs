@@ -86,10 +86,10 @@ pub enum EndpointKind {
     Errors,
 }
 
-fn histogram() -> Histogram<u32> {
+fn histogram(significant_figures: u8) -> Histogram<u32> {
     // INVARIANT: the bounds are constants that hdrhistogram accepts (min >= 1,
-    // max >= 2 * min, 2 significant figures), so construction cannot fail.
-    Histogram::new_with_bounds(LATENCY_MIN_US, LATENCY_MAX_US, 2)
+    // max >= 2 * min, 1 or 2 significant figures), so construction cannot fail.
+    Histogram::new_with_bounds(LATENCY_MIN_US, LATENCY_MAX_US, significant_figures)
         .unwrap_or_else(|e| unreachable!("constant histogram bounds: {e}"))
 }
 
@@ -134,8 +134,12 @@ impl EndpointState {
             bucket_start_ms: now_ms,
             bucket: Bucket::default(),
             failing: Distinct::default(),
-            hist: histogram(),
-            window: histogram(),
+            // The bucket's p95 only feeds `latency_anomaly`, which compares it to
+            // a multiple of the baseline: one significant figure (within 10%) is
+            // plenty, and the histogram, cleared every bucket, is a seventh of
+            // the size. The minute window the inventory reports keeps two.
+            hist: histogram(1),
+            window: histogram(2),
             window_start_ms: now_ms,
             answered: 0,
             new_reported: false,
@@ -185,7 +189,10 @@ impl EndpointState {
         }
         self.bucket = Bucket::default();
         self.failing.clear();
-        self.hist.reset();
+        // A reset clears every counter (kilobytes); quiet endpoints skip it.
+        if !self.hist.is_empty() {
+            self.hist.reset();
+        }
         self.bucket_start_ms = now_ms - (now_ms - self.bucket_start_ms) % bucket_ms;
         if now_ms >= self.window_start_ms + LATENCY_WINDOW_MS {
             if !self.window.is_empty() {
@@ -193,7 +200,9 @@ impl EndpointState {
                 self.info.latency_p95_us = self.window.value_at_quantile(0.95);
                 self.info.latency_p99_us = self.window.value_at_quantile(0.99);
             }
-            self.window.reset();
+            if !self.window.is_empty() {
+                self.window.reset();
+            }
             self.window_start_ms = now_ms;
         }
         Some(closed)

@@ -121,7 +121,9 @@ struct Node {
 pub struct Templater {
     nodes: Vec<Node>,
     templates: Vec<Arc<str>>,
-    declared: HashMap<Arc<str>, TemplateId>,
+    /// Declared routes: their template and the index of their last `{param}`
+    /// segment.
+    declared: HashMap<Arc<str>, (TemplateId, Option<usize>)>,
     max_literals: usize,
     max_templates: usize,
     /// Templates folded into a parameter since last asked.
@@ -162,25 +164,26 @@ impl Templater {
 
     /// The template of a declared route, and the object its last parameter names.
     pub fn declared<'p>(&mut self, route: &Arc<str>, path: &'p str) -> Resolved<'p> {
-        let template = match self.declared.get(route) {
-            Some(id) => *id,
+        let (template, last_param) = match self.declared.get(route) {
+            Some(&known) => known,
             None => {
                 let id = self.templates.len() as TemplateId;
                 self.templates.push(route.clone());
-                self.declared.insert(route.clone(), id);
-                id
+                // The object is the path segment where the route has its last
+                // `{param}` (a `{*rest}` catch-all names no single object); found
+                // once per route, not per request.
+                let last_param = route
+                    .split('/')
+                    .enumerate()
+                    .filter(|(_, s)| s.starts_with('{') && !s.starts_with("{*"))
+                    .map(|(i, _)| i)
+                    .last();
+                self.declared.insert(route.clone(), (id, last_param));
+                (id, last_param)
             }
         };
-        // The object is the path segment where the route has its last `{param}`
-        // (a `{*rest}` catch-all names no single object).
-        let last_param = route
-            .split('/')
-            .enumerate()
-            .filter(|(_, s)| s.starts_with('{') && !s.starts_with("{*"))
-            .map(|(i, _)| i)
-            .last();
         let object = last_param
-            .and_then(|i| path.split('/').nth(i))
+            .and_then(|i| segment(path, i))
             .filter(|s| !s.is_empty());
         Resolved { template, object }
     }
@@ -293,6 +296,23 @@ impl Templater {
     }
 }
 
+/// The `i`th `/`-separated piece of `path` (as `path.split('/').nth(i)`, in one
+/// pass over the bytes).
+fn segment(path: &str, i: usize) -> Option<&str> {
+    // Paths are short: a plain byte loop beats a searcher's set-up per call.
+    let b = path.as_bytes();
+    let mut start = 0;
+    for _ in 0..i {
+        start += b[start..].iter().position(|&c| c == b'/')? + 1;
+    }
+    let end = b[start..]
+        .iter()
+        .position(|&c| c == b'/')
+        .map_or(b.len(), |e| start + e);
+    // Both ends sit next to an ASCII '/' (or the ends of the path): char boundaries.
+    path.get(start..end)
+}
+
 fn overflow(object: Option<&str>) -> Resolved<'_> {
     Resolved {
         template: OVERFLOW,
@@ -378,6 +398,15 @@ mod tests {
         assert_eq!(r.object, Some("77"));
         let files: Arc<str> = Arc::from("/files/{*rest}");
         assert_eq!(tp.declared(&files, "/files/a/b").object, None);
+    }
+
+    #[test]
+    fn segments_are_what_split_gives() {
+        for path in ["/a/b/c", "/a//b/", "", "/", "a/b", "/users/17/orders/9"] {
+            for i in 0..6 {
+                assert_eq!(segment(path, i), path.split('/').nth(i), "{path:?} {i}");
+            }
+        }
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub enum FindingKind {
     /// Body properties an operation does not accept that grant privileges or
     /// set server-owned state (OpenAPI validation).
     MassAssignment,
+    UnusualClient,
 }
 
 impl FindingKind {
@@ -108,6 +109,7 @@ impl FindingKind {
         FindingKind::NewEndpoint,
         FindingKind::Signature,
         FindingKind::MassAssignment,
+        FindingKind::UnusualClient,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +126,7 @@ impl FindingKind {
             FindingKind::NewEndpoint => "new_endpoint",
             FindingKind::Signature => "signature",
             FindingKind::MassAssignment => "mass_assignment",
+            FindingKind::UnusualClient => "unusual_client",
         }
     }
 }

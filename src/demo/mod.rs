@@ -35,7 +35,12 @@ pub fn config(listen: &str, upstream: SocketAddr) -> anyhow::Result<Config> {
 }
 
 /// Runs the demo until SIGINT or SIGTERM.
-pub async fn run(listen: String, admin: String, fast: bool) -> anyhow::Result<()> {
+pub async fn run(
+    listen: String,
+    admin: String,
+    fast: bool,
+    data: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let api = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the sample API")?;
@@ -48,6 +53,25 @@ pub async fn run(listen: String, admin: String, fast: bool) -> anyhow::Result<()
         .parse::<SocketAddr>()
         .with_context(|| format!("--admin-listen {admin} is not an address and port"))?;
     config.admin.listen = Parsed::new(admin.clone());
+    // A fresh store per run unless asked otherwise: a demo that restored the last
+    // run's blocks would greet its shoppers with 403s and escalate the attackers
+    // it remembers.
+    let scratch = match &data {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("palisade-demo-")
+                .tempdir()
+                .context(
+                    "making a temporary directory for the demo's store (or pass --data DIR)",
+                )?,
+        ),
+    };
+    let dir = data
+        .as_deref()
+        .or(scratch.as_ref().map(tempfile::TempDir::path))
+        .context("the demo has no store directory")?;
+    config.store.path = dir.join("palisade.redb").to_string_lossy().into_owned();
     logging::init(&config.log);
     let palisade = PalisadeBuilder::new(config)
         .start()
@@ -101,6 +125,14 @@ pub async fn run(listen: String, admin: String, fast: bool) -> anyhow::Result<()
         "recorded {} exchanges ({} denied by Palisade, {} upstream errors); {} events dropped",
         summary.totals.events, summary.totals.denied, summary.totals.server_errors, summary.dropped
     );
+    if let Some(dir) = data {
+        println!(
+            "the store is kept in {} (run again with --data {} to continue)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    drop(scratch);
     Ok(())
 }
 

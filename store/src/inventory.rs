@@ -78,6 +78,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Stores one snapshot under `name`, replacing an older one, in its own
+    /// transaction (the batch jobs' client model; the inventory is untouched).
+    pub fn put_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        const WHAT: &str = "writing a snapshot";
+        let txn = self.begin_write(WHAT)?;
+        txn.open_table(SNAPSHOTS)
+            .context(WHAT)?
+            .insert(name, bytes)
+            .context(WHAT)?;
+        self.commit(txn, WHAT)
+    }
+
     /// The snapshot stored under `name`.
     pub fn snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         const WHAT: &str = "reading a snapshot";

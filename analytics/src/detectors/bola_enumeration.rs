@@ -10,9 +10,9 @@
 //! does not hide it.
 
 use palisade_models::config::BolaConfig;
-use palisade_models::{FindingClient, FindingKind, Severity};
+use palisade_models::{FindingKind, Severity};
 
-use super::{Ctx, Report, confidence, cooldown_s, round};
+use super::{Ctx, Report, Who, confidence, cooldown_s, round};
 use crate::client::{ClientState, ObjectSlot, Reported};
 use crate::evidence;
 
@@ -64,7 +64,7 @@ pub fn check(
     ctx: &mut Ctx<'_>,
     c: &mut ClientState,
     slot: &ObjectSlot,
-    who: &FindingClient,
+    who: Who<'_>,
     endpoint: &str,
     ownership: Ownership,
 ) {
@@ -107,7 +107,7 @@ pub fn check(
         kind: FindingKind::BolaEnumeration,
         severity: Severity::High,
         confidence: confidence(0.55 + 0.15 * f32::from(signals), strongest, 1.0),
-        client: who.clone(),
+        client: who.client(),
         endpoint: Some(endpoint.into()),
         window_start_ms: ctx.client_window_start(),
         summary: format!(

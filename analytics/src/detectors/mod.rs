@@ -17,10 +17,30 @@ pub mod new_endpoint;
 pub mod probing;
 pub mod scraping;
 pub mod signature;
+pub mod unusual_client;
 pub mod volume_anomaly;
 
 use palisade_models::{Finding, FindingClient, FindingId, FindingKind, Severity};
 use serde_json::{Map, Value};
+
+/// The client a per-request finding names, borrowed from the event: the owned
+/// `FindingClient` (two string copies) is made only when a finding is.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub ip: std::net::IpAddr,
+    pub subject: Option<&'a str>,
+    pub api_key_id: Option<&'a str>,
+}
+
+impl Who<'_> {
+    pub fn client(&self) -> FindingClient {
+        FindingClient {
+            ip: Some(self.ip),
+            subject: self.subject.map(Box::from),
+            api_key_id: self.api_key_id.map(Box::from),
+        }
+    }
+}
 
 /// Where detectors report to.
 #[derive(Debug)]

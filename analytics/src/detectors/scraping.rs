@@ -2,10 +2,10 @@
 //! send in a window, or a walk over many objects of a shared template (a catalog).
 
 use palisade_models::config::ScrapingConfig;
-use palisade_models::{FindingClient, FindingKind, Severity};
+use palisade_models::{FindingKind, Severity};
 
 use super::bola_enumeration::{Ownership, Signals};
-use super::{Ctx, Report, confidence, cooldown_s, round};
+use super::{Ctx, Report, Who, confidence, cooldown_s, round};
 use crate::client::{ClientState, ObjectSlot, Reported};
 use crate::evidence;
 
@@ -15,7 +15,7 @@ pub fn volume(
     cfg: &ScrapingConfig,
     ctx: &mut Ctx<'_>,
     c: &mut ClientState,
-    who: &FindingClient,
+    who: Who<'_>,
     p95: u32,
 ) {
     if !cfg.enabled {
@@ -38,7 +38,7 @@ pub fn volume(
         kind: FindingKind::Scraping,
         severity: Severity::High,
         confidence: confidence(0.6, f64::from(requests), threshold),
-        client: who.clone(),
+        client: who.client(),
         endpoint: None,
         window_start_ms: ctx.client_window_start(),
         summary: format!(
@@ -61,7 +61,7 @@ pub fn objects(
     ctx: &mut Ctx<'_>,
     c: &mut ClientState,
     slot: &ObjectSlot,
-    who: &FindingClient,
+    who: Who<'_>,
     endpoint: &str,
     ownership: Ownership,
 ) {
@@ -83,7 +83,7 @@ pub fn objects(
         kind: FindingKind::Scraping,
         severity: Severity::High,
         confidence: confidence(0.6, f64::from(s.ids), f64::from(cfg.distinct_objects)),
-        client: who.clone(),
+        client: who.client(),
         endpoint: Some(endpoint.into()),
         window_start_ms: ctx.client_window_start(),
         summary: format!("{} distinct objects of {endpoint} walked", s.ids),

@@ -3,9 +3,9 @@
 //! request.
 
 use palisade_models::config::SignatureDetectorConfig;
-use palisade_models::{FindingClient, FindingKind, RequestEvent, Severity};
+use palisade_models::{FindingKind, RequestEvent, Severity};
 
-use super::{Ctx, Report, confidence, cooldown_s};
+use super::{Ctx, Report, Who, confidence, cooldown_s};
 use crate::client::{ClientState, Reported};
 use crate::evidence;
 
@@ -14,7 +14,7 @@ pub fn check(
     cfg: &SignatureDetectorConfig,
     ctx: &mut Ctx<'_>,
     c: &mut ClientState,
-    who: &FindingClient,
+    who: Who<'_>,
     ev: &RequestEvent,
 ) {
     if !cfg.enabled {
@@ -37,7 +37,7 @@ pub fn check(
         kind: FindingKind::Signature,
         severity: Severity::High,
         confidence: confidence(0.8, f64::from(hits), f64::from(cfg.hits)),
-        client: who.clone(),
+        client: who.client(),
         endpoint: None,
         window_start_ms: ctx.client_window_start(),
         summary: format!("{hits} requests matched attack signatures"),

@@ -4,13 +4,14 @@
 //! detection-to-enforcement latency through the real worker thread, a real redb
 //! store and the block table.
 //!
-//! Run: `cargo run -p palisade-bench --release --bin scenarios`
+//! Run: `cargo run -p palisade-bench --release --bin scenarios` for everything, or
+//! with any of `detection`, `throughput`, `memory`, `latency` for those parts.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use palisade_analytics::client::{ClientKey, ClientState};
+use palisade_analytics::client::{ClientKey, ClientState, Slot};
 use palisade_analytics::{Engine, Output, Sink, Worker};
 use palisade_bench::scenario::{self, AttackKind};
 use palisade_models::block_table::BlockChange;
@@ -21,6 +22,23 @@ use palisade_models::{
 use palisade_store::{AuditInfo, Store};
 
 fn main() {
+    let parts: Vec<String> = std::env::args().skip(1).collect();
+    let want = |p: &str| parts.is_empty() || parts.iter().any(|a| a == p);
+    if want("detection") {
+        detection();
+    }
+    if want("throughput") {
+        throughput();
+    }
+    if want("memory") {
+        memory();
+    }
+    if want("latency") {
+        latency();
+    }
+}
+
+fn detection() {
     let seeds = [1u64, 2, 3, 4, 5];
     println!(
         "== attack scenarios ({} seeds, 240 benign users, 30 simulated minutes each) ==",
@@ -73,10 +91,6 @@ fn main() {
     println!(
         "benign clients: {benign_clients} in all; blocked: {benign_blocked}; named in high-severity findings: {benign_high}"
     );
-
-    throughput();
-    memory();
-    latency();
 }
 
 fn throughput() {
@@ -128,14 +142,16 @@ fn memory() {
         engine.process(&ev, &mut out);
     }
     let clients = engine.clients();
-    let entry = std::mem::size_of::<(ClientKey, ClientState)>();
+    let state = std::mem::size_of::<ClientState>();
+    let index = std::mem::size_of::<(ClientKey, Slot)>();
     let table = clients.table_bytes();
     println!(
-        "\n== memory ==\n{} tracked clients: table {:.1} MiB, {} bytes per client ({} bytes of state per entry, the rest is hash-table slack); 1M clients = {:.2} GiB",
+        "\n== memory ==\n{} tracked clients: table {:.1} MiB, {} bytes per client ({} bytes of state and {} of index entry; the rest is the index's slack and the last chunk); 1M clients = {:.2} GiB",
         clients.len(),
         table as f64 / (1 << 20) as f64,
         table / clients.len().max(1),
-        entry,
+        state,
+        index,
         table as f64 / clients.len().max(1) as f64 * 1e6 / (1u64 << 30) as f64
     );
 }

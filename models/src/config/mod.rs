@@ -9,6 +9,7 @@
 mod admin;
 mod analytics;
 mod auth;
+mod batch;
 mod blocks;
 mod jwt;
 mod limits;
@@ -33,9 +34,10 @@ pub use analytics::{
     AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
     CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
     LatencyAnomalyConfig, MassAssignmentConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
-    SignatureDetectorConfig, StoreConfig, VolumeAnomalyConfig,
+    SignatureDetectorConfig, StoreConfig, UnusualClientConfig, VolumeAnomalyConfig,
 };
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
+pub use batch::{BatchConfig, ModelConfig, SegmentsConfig};
 pub use blocks::StaticBlock;
 pub use jwt::{
     JwtAlgorithm, JwtConfig, JwtKeyConfig, JwtKeyFamily, JwtKeySource, JwtUpstreamHeaders,
@@ -103,6 +105,9 @@ pub struct Config {
     /// Forwarding to SIEMs through the store's outbox.
     #[serde(default)]
     pub siem: SiemConfig,
+    /// Batch analytics: the event window, baselines, client model, segments.
+    #[serde(default)]
+    pub batch: BatchConfig,
 }
 
 impl Config {
@@ -164,6 +169,7 @@ impl Config {
         self.store.validate(p);
         self.admin.validate(p);
         self.siem.validate(p);
+        self.batch.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);
         }

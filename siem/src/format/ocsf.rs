@@ -162,9 +162,10 @@ fn record_is_block_or_unblock(record: &SiemRecord) -> bool {
 pub(crate) fn analytic_type(kind: FindingKind) -> (u32, &'static str) {
     match kind {
         FindingKind::Signature | FindingKind::MassAssignment => (1, "Rule"),
-        FindingKind::VolumeAnomaly | FindingKind::LatencyAnomaly | FindingKind::ErrorBurst => {
-            (3, "Statistical")
-        }
+        FindingKind::VolumeAnomaly
+        | FindingKind::LatencyAnomaly
+        | FindingKind::ErrorBurst
+        | FindingKind::UnusualClient => (3, "Statistical"),
         FindingKind::AuthFailureSpike
         | FindingKind::BolaEnumeration
         | FindingKind::CredentialStuffing

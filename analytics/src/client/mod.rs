@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::Equivalent;
 
 use crate::sketch::{Distinct, Pair};
 
@@ -41,9 +41,12 @@ impl Hash for ClientKey {
 impl Hash for ClientRef<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         match self {
-            ClientRef::Ip(ip) => {
-                h.write_u8(0);
-                ip.hash(h);
+            // One write per address rather than the derived tag, length and bytes:
+            // this runs for every event.
+            ClientRef::Ip(IpAddr::V4(a)) => h.write_u64(u64::from(a.to_bits())),
+            ClientRef::Ip(IpAddr::V6(a)) => {
+                h.write_u8(6);
+                h.write_u128(a.to_bits());
             }
             ClientRef::Subject(s) => {
                 h.write_u8(1);
@@ -100,7 +103,6 @@ pub struct Counts {
     pub login_failed: u32,
     pub login_ok: u32,
     pub signature_hits: u32,
-    pub sensitive: u32,
 }
 
 /// What one client did with one object template.
@@ -134,6 +136,9 @@ pub struct ClientState {
     pub counts: Pair<Counts>,
     pub failed_usernames: Pair<Distinct<2>>,
     pub missing_paths: Pair<Distinct<2>>,
+    /// Distinct sensitive-file paths asked for (a health check asking for the same
+    /// one all day is one).
+    pub sensitive_paths: Pair<Distinct<1>>,
     pub objects: [ObjectSlot; OBJECT_SLOTS],
     /// Inter-arrival time, ms: exponentially weighted mean and variance.
     pub gap_mean: f32,
@@ -182,6 +187,7 @@ impl ClientState {
         self.counts.roll(skipped);
         self.failed_usernames.roll(skipped);
         self.missing_paths.roll(skipped);
+        self.sensitive_paths.roll(skipped);
         for slot in self.objects.iter_mut().filter(|s| s.template != 0) {
             slot.ids.roll(skipped);
             slot.denied.roll(skipped);
@@ -284,155 +290,9 @@ impl ObjectSlot {
     }
 }
 
-/// The bounded table of tracked clients.
-#[derive(Debug)]
-pub struct Clients {
-    map: HashMap<ClientKey, ClientState>,
-    max: usize,
-    /// Clients not tracked because the table was full.
-    pub untracked: u64,
-}
+mod table;
 
-impl Clients {
-    pub fn new(max: usize) -> Self {
-        Self {
-            map: HashMap::new(),
-            max,
-            untracked: 0,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    pub fn get(&self, key: ClientRef<'_>) -> Option<&ClientState> {
-        self.map.get(&key)
-    }
-
-    pub fn get_mut(&mut self, key: ClientRef<'_>) -> Option<&mut ClientState> {
-        self.map.get_mut(&key)
-    }
-
-    /// The state of `key`, created if new and there is room. When the table is
-    /// full, clients idle for `idle_ms / 4` are evicted first.
-    pub fn entry(
-        &mut self,
-        key: ClientRef<'_>,
-        now_ms: u64,
-        window_ms: u64,
-        idle_ms: u64,
-    ) -> Option<&mut ClientState> {
-        if !self.map.contains_key(&key) {
-            if self.map.len() >= self.max {
-                self.evict_idle(now_ms, idle_ms / 4);
-                if self.map.len() >= self.max {
-                    self.untracked += 1;
-                    return None;
-                }
-            }
-            self.map
-                .insert(key.to_owned(), ClientState::new(now_ms, window_ms));
-        }
-        self.map.get_mut(&key)
-    }
-
-    /// Forgets clients unseen for `idle_ms`; returns how many.
-    pub fn evict_idle(&mut self, now_ms: u64, idle_ms: u64) -> usize {
-        let before = self.map.len();
-        self.map
-            .retain(|_, c| c.last_seen_ms.saturating_add(idle_ms) > now_ms);
-        if self.map.len() < before / 2 {
-            self.map.shrink_to_fit();
-        }
-        before - self.map.len()
-    }
-
-    /// Heap bytes the table holds (its buckets; keys' strings are not counted).
-    pub fn table_bytes(&self) -> usize {
-        self.map.allocation_size()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&ClientKey, &ClientState)> {
-        self.map.iter()
-    }
-}
+pub use table::{Clients, Slot};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_fits_the_budget() {
-        let entry = std::mem::size_of::<(ClientKey, ClientState)>();
-        assert!(entry <= 1024, "{entry} bytes per tracked client");
-    }
-
-    #[test]
-    fn windows_roll_and_keep_one_previous() {
-        let mut c = ClientState::new(0, 60_000);
-        c.counts.cur.requests = 5;
-        assert_eq!(c.advance(59_999, 60_000), None);
-        assert_eq!(c.advance(60_000, 60_000), Some(5));
-        c.counts.cur.requests = 2;
-        assert_eq!(c.total(|c| c.requests), 7);
-        assert_eq!(c.advance(200_000, 60_000), Some(2));
-        assert_eq!(c.total(|c| c.requests), 0);
-    }
-
-    #[test]
-    fn lookups_by_borrowed_keys_find_owned_ones() {
-        let mut t = Clients::new(10);
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        t.entry(ClientRef::Subject("alice"), 0, 1000, 10_000)
-            .unwrap()
-            .counts
-            .cur
-            .requests = 3;
-        t.entry(ClientRef::Ip(ip), 0, 1000, 10_000).unwrap();
-        assert_eq!(
-            t.get(ClientRef::Subject("alice"))
-                .unwrap()
-                .counts
-                .cur
-                .requests,
-            3
-        );
-        assert!(t.get(ClientRef::ApiKey("alice")).is_none());
-        assert_eq!(t.len(), 2);
-    }
-
-    #[test]
-    fn full_table_evicts_idle_then_refuses() {
-        let mut t = Clients::new(2);
-        for i in 0..2u8 {
-            t.entry(ClientRef::Ip(IpAddr::from([10, 0, 0, i])), 0, 1000, 40_000);
-        }
-        // Nobody idle long enough: the third is not tracked.
-        assert!(
-            t.entry(
-                ClientRef::Ip(IpAddr::from([10, 0, 0, 9])),
-                5_000,
-                1000,
-                40_000
-            )
-            .is_none()
-        );
-        assert_eq!(t.untracked, 1);
-        // A quarter of the idle time later, the old ones make room.
-        assert!(
-            t.entry(
-                ClientRef::Ip(IpAddr::from([10, 0, 0, 9])),
-                20_000,
-                1000,
-                40_000
-            )
-            .is_some()
-        );
-        assert_eq!(t.len(), 1);
-    }
-}
+mod tests;

@@ -9,16 +9,13 @@
 use std::sync::Arc;
 
 use hashbrown::HashMap;
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use palisade_models::config::DetectorsConfig;
-use palisade_models::{
-    Block, Config, DenyCode, EndpointInfo, Finding, FindingClient, LoginOutcome, NewBlock,
-    RequestEvent,
-};
+use palisade_models::{Block, Config, DenyCode, EndpointInfo, Finding, NewBlock, RequestEvent};
 
-use crate::client::{ClientRef, ClientState, Clients};
+use crate::batch::{BatchLink, BatchReader};
+use crate::client::{ClientRef, Clients};
 use crate::decide::Decider;
 use crate::detectors::bola_enumeration::Ownership;
 use crate::detectors::brute_force::Usernames;
@@ -29,6 +26,12 @@ use crate::endpoint::{EndpointSnapshot, EndpointState};
 use crate::sketch::{hash_str, username_bits};
 use crate::template::{OVERFLOW, TemplateId, Templater};
 use crate::trail::{Outcome, Trails};
+
+mod parts;
+
+use parts::{
+    ClientVolume, Owners, count, is_object_method, login_attempt, method_name, principal, trigger,
+};
 
 /// What one call of `process` or `tick` produced.
 #[derive(Debug, Default)]
@@ -66,72 +69,6 @@ struct Settings {
     detectors: DetectorsConfig,
 }
 
-/// Remembers who first read each object (the owner), in two generations so the
-/// oldest half is forgotten when full.
-#[derive(Debug)]
-struct Owners {
-    cur: HashMap<(TemplateId, u64), u64>,
-    old: HashMap<(TemplateId, u64), u64>,
-    half: usize,
-}
-
-impl Owners {
-    fn new(max: usize) -> Self {
-        Self {
-            cur: HashMap::new(),
-            old: HashMap::new(),
-            half: (max / 2).max(1),
-        }
-    }
-
-    /// The owner of an object, recording `who` as owner if nobody is yet.
-    fn owner_or_claim(&mut self, key: (TemplateId, u64), who: u64) -> u64 {
-        if let Some(&o) = self.cur.get(&key) {
-            return o;
-        }
-        let owner = self.old.get(&key).copied().unwrap_or(who);
-        if self.cur.len() >= self.half {
-            self.old = std::mem::take(&mut self.cur);
-        }
-        self.cur.insert(key, owner);
-        owner
-    }
-}
-
-/// The 95th percentile of per-client requests per window, over recent windows.
-#[derive(Debug)]
-struct ClientVolume {
-    hist: Histogram<u32>,
-    p95: u32,
-    next_rotate_ms: u64,
-}
-
-impl ClientVolume {
-    fn new() -> Self {
-        Self {
-            // INVARIANT: constant, valid bounds.
-            hist: Histogram::new_with_bounds(1, 10_000_000, 2)
-                .unwrap_or_else(|e| unreachable!("constant histogram bounds: {e}")),
-            p95: 0,
-            next_rotate_ms: 0,
-        }
-    }
-
-    fn record(&mut self, requests: u32, now_ms: u64, window_ms: u64) {
-        if requests > 0 {
-            let _ = self.hist.record(u64::from(requests).min(10_000_000));
-        }
-        if now_ms >= self.next_rotate_ms {
-            // Enough clients for a percentile to mean something.
-            if self.hist.len() >= 20 {
-                self.p95 = self.hist.value_at_quantile(0.95) as u32;
-            }
-            self.hist.reset();
-            self.next_rotate_ms = now_ms + 10 * window_ms;
-        }
-    }
-}
-
 /// What is persisted between restarts.
 #[derive(Debug, Serialize, Deserialize)]
 struct Snapshot {
@@ -167,6 +104,10 @@ pub struct Engine {
     /// The declared routes, to recognise paths the proxy did not route (a blocked
     /// client's requests are refused before routing).
     routes: matchit::Router<Arc<str>>,
+    /// Batch hooks (issue 7): the newest batch baselines and model verdicts, and
+    /// the endpoint of the last event processed (for the event window).
+    batch: BatchLink,
+    last_ep: Option<usize>,
 }
 
 impl Engine {
@@ -201,7 +142,20 @@ impl Engine {
             stats: EngineStats::default(),
             methods: HashMap::new(),
             routes: declared_routes(config),
+            batch: BatchLink::default(),
+            last_ep: None,
         }
+    }
+
+    /// Reads batch baselines and the client model's verdicts from `reader`.
+    pub fn with_batch(mut self, reader: BatchReader) -> Self {
+        self.batch = BatchLink::new(reader);
+        self
+    }
+
+    /// The endpoint (`METHOD /template`) the last processed event went to.
+    pub fn last_endpoint(&self) -> Option<&str> {
+        self.last_ep.map(|i| &*self.endpoints[i].name)
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -274,6 +228,7 @@ impl Engine {
                 now,
             )
         };
+        self.last_ep = ep;
         let principal = principal(ev);
         let primary = principal.unwrap_or(ClientRef::Ip(ev.client_ip));
         let primary_hash = primary.hash64();
@@ -282,9 +237,10 @@ impl Engine {
             let e = &mut self.endpoints[i];
             if let Some(b) = e.advance(now, self.s.bucket_ms) {
                 let warm = !learning && e.base.requests.n >= 30;
+                let hour = self.batch.hour(&e.name, b.start_ms);
                 det::auth_failure_spike::endpoint(&d.auth_failure_spike, &mut ctx, e, &b, warm);
-                det::volume_anomaly::check(&d.volume_anomaly, &mut ctx, e, &b, warm);
-                det::latency_anomaly::check(&d.latency_anomaly, &mut ctx, e, &b, warm);
+                det::volume_anomaly::check(&d.volume_anomaly, &mut ctx, e, &b, warm, hour);
+                det::latency_anomaly::check(&d.latency_anomaly, &mut ctx, e, &b, warm, hour);
                 det::error_burst::check(&d.error_burst, &mut ctx, e, &b);
             }
             e.record(ev, now, primary_hash);
@@ -306,17 +262,25 @@ impl Engine {
             let login = login_attempt(ev, self.templater.template(template));
             let window = self.s.window_ms;
             let idle = self.s.idle_ms;
+            // A path the service declared and answered is its own, whatever its name
+            // (a health check of a declared /actuator/health is no probe).
+            let sensitive = (!declared || ev.status >= 400) && self.sensitive.matches(&ev.path);
 
             // The address.
             let ip = ev.client_ip;
-            if let Some(c) = self.clients.entry(ClientRef::Ip(ip), now, window, idle) {
+            let ip_slot = self.clients.entry(ClientRef::Ip(ip), now, window, idle);
+            if let Some(slot) = ip_slot {
+                let c = self.clients.at_mut(slot);
                 if let Some(closed) = c.advance(now, window)
                     && principal.is_none()
                 {
                     self.volume.record(closed, now, window);
                 }
                 c.touch(now);
-                count(c, ev, login, &self.sensitive);
+                count(c, ev, login);
+                if sensitive {
+                    c.sensitive_paths.cur.insert(hash_str(&ev.path));
+                }
                 if let Some((_, Some(u))) = login.filter(|(failed, _)| *failed) {
                     c.failed_usernames.cur.insert(username_bits(u));
                 }
@@ -329,34 +293,42 @@ impl Engine {
             }
 
             // The principal, when there is one.
-            if let Some(p) = principal
-                && let Some(c) = self.clients.entry(p, now, window, idle)
-            {
+            let principal_slot = principal.and_then(|p| self.clients.entry(p, now, window, idle));
+            if let Some(slot) = principal_slot {
+                let c = self.clients.at_mut(slot);
                 if let Some(closed) = c.advance(now, window) {
                     self.volume.record(closed, now, window);
                 }
                 c.touch(now);
-                count(c, ev, login, &self.sensitive);
+                count(c, ev, login);
             }
 
             // Detectors on the primary key (the principal, else the address).
-            let who = FindingClient {
-                ip: Some(ip),
-                subject: ev.subject.clone(),
-                api_key_id: ev.api_key_id.clone(),
+            let who = det::Who {
+                ip,
+                subject: ev.subject.as_deref(),
+                api_key_id: ev.api_key_id.as_deref(),
             };
             let p95 = self.volume.p95;
-            if let Some(c) = self.clients.get_mut(primary) {
-                det::signature::check(&d.signature, &mut ctx, c, &who, ev);
+            // `ip_slot` is not used once the principal's entry is made: making it can
+            // compact the table, which moves states.
+            let primary_slot = if principal.is_some() {
+                principal_slot
+            } else {
+                ip_slot
+            };
+            if let Some(slot) = primary_slot {
+                let c = self.clients.at_mut(slot);
+                det::signature::check(&d.signature, &mut ctx, c, who, ev);
                 det::mass_assignment::check(
                     &d.mass_assignment,
                     &mut ctx,
                     c,
-                    &who,
+                    who,
                     ev,
                     endpoint_name,
                 );
-                det::scraping::volume(&d.scraping, &mut ctx, c, &who, p95);
+                det::scraping::volume(&d.scraping, &mut ctx, c, who, p95);
                 if let (Some(obj), Some(i)) = (resolved.object, ep)
                     && is_object_method(&ev.method)
                 {
@@ -403,7 +375,7 @@ impl Engine {
                         &mut ctx,
                         c,
                         &slot,
-                        &who,
+                        who,
                         endpoint_name,
                         ownership,
                     );
@@ -420,7 +392,7 @@ impl Engine {
                         &mut ctx,
                         c,
                         &slot,
-                        &who,
+                        who,
                         endpoint_name,
                         ownership,
                     );
@@ -467,6 +439,31 @@ impl Engine {
     pub fn tick(&mut self, now_ms: u64) -> usize {
         self.decider.sweep(now_ms);
         self.clients.evict_idle(now_ms, self.s.idle_ms)
+    }
+
+    /// On the worker's timer: reports the clients a new batch run found unusual
+    /// (`unusual_client`), each at most once per cooldown, and decides on them.
+    pub fn batch_tick(&mut self, now_ms: u64, out: &mut Output) {
+        let cfg = &self.s.detectors.unusual_client;
+        let cooldown = cfg.cooldown.duration().as_millis() as u64;
+        let (unusual, window_start_ms) = self.batch.new_unusual(now_ms, cooldown);
+        let first = out.findings.len();
+        let mut ctx = Ctx {
+            now_ms,
+            window_ms: self.s.window_ms,
+            out: &mut out.findings,
+            rng: &mut self.rng,
+        };
+        for u in &unusual {
+            det::unusual_client::check(cfg, &mut ctx, u, window_start_ms);
+        }
+        for f in &mut out.findings[first..] {
+            self.stats.findings += 1;
+            if let Some(b) = self.decider.decide(f, now_ms) {
+                self.stats.blocks += 1;
+                out.blocks.push(b);
+            }
+        }
     }
 
     /// Forgets that a scope is blocked (lifted by an operator).
@@ -542,18 +539,6 @@ fn declared_routes(config: &Config) -> matchit::Router<Arc<str>> {
     router
 }
 
-fn method_name(cache: &mut HashMap<http::Method, Arc<str>>, m: &http::Method) -> Arc<str> {
-    if let Some(a) = cache.get(m) {
-        return a.clone();
-    }
-    let a: Arc<str> = Arc::from(m.as_str());
-    // Extension methods are client-chosen: cache the standard ones only.
-    if cache.len() < 16 {
-        cache.insert(m.clone(), a.clone());
-    }
-    a
-}
-
 #[allow(clippy::too_many_arguments)]
 fn endpoint_index(
     index: &mut HashMap<(Arc<str>, TemplateId), usize>,
@@ -589,105 +574,5 @@ fn drop_endpoints(index: &mut HashMap<(Arc<str>, TemplateId), usize>, template: 
     index.retain(|(_, t), _| *t != template);
 }
 
-fn principal(ev: &RequestEvent) -> Option<ClientRef<'_>> {
-    ev.subject
-        .as_deref()
-        .map(ClientRef::Subject)
-        .or_else(|| ev.api_key_id.as_deref().map(ClientRef::ApiKey))
-}
-
-fn is_object_method(m: &http::Method) -> bool {
-    matches!(
-        *m,
-        http::Method::GET | http::Method::PUT | http::Method::PATCH | http::Method::DELETE
-    )
-}
-
-/// A login attempt: as the route's login rule judged it, or, on login-like paths
-/// without one, by status.
-fn login_attempt(
-    ev: &RequestEvent,
-    template: &str,
-) -> Option<(bool, Option<palisade_models::UsernameHash>)> {
-    if let Some(l) = ev.login {
-        return Some((l.outcome == LoginOutcome::Failed, l.username_hash));
-    }
-    if ev.method != http::Method::POST || ev.deny.is_some() {
-        return None;
-    }
-    let last = template.rsplit('/').find(|s| !s.is_empty())?;
-    let login_like = matches!(
-        last.to_ascii_lowercase().as_str(),
-        "login"
-            | "signin"
-            | "sign-in"
-            | "sign_in"
-            | "authenticate"
-            | "session"
-            | "sessions"
-            | "token"
-            | "logon"
-    );
-    if !login_like {
-        return None;
-    }
-    match ev.status {
-        401 | 403 => Some((true, None)),
-        200..=299 => Some((false, None)),
-        _ => None,
-    }
-}
-
-fn count(
-    c: &mut ClientState,
-    ev: &RequestEvent,
-    login: Option<(bool, Option<palisade_models::UsernameHash>)>,
-    sensitive: &Sensitive,
-) {
-    let k = &mut c.counts.cur;
-    k.requests += 1;
-    match login {
-        Some((true, _)) => k.login_failed += 1,
-        Some((false, _)) => k.login_ok += 1,
-        None => match ev.status {
-            401 => k.unauthorized += 1,
-            403 if ev.deny.is_none_or(|d| d.code != DenyCode::Signature) => k.forbidden += 1,
-            _ => {}
-        },
-    }
-    match ev.status {
-        404 => k.not_found += 1,
-        500..=599 => k.server_errors += 1,
-        _ => {}
-    }
-    if ev.signatures.is_some() {
-        k.signature_hits += 1;
-    }
-    if sensitive.matches(&ev.path) {
-        k.sensitive += 1;
-    }
-}
-
-/// The request a finding raised on `ev` names (FindingRequest's doc: no query, the
-/// user agent cut at 256 bytes).
-fn trigger(ev: &RequestEvent) -> palisade_models::FindingRequest {
-    palisade_models::FindingRequest {
-        method: ev.method.as_str().into(),
-        path: ev.path.clone(),
-        status: ev.status,
-        peer_port: ev.peer_port,
-        user_agent: ev.user_agent.as_deref().map(|ua| cut(ua, 256).into()),
-    }
-}
-
-/// `s` cut to at most `max` bytes at a character boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+#[cfg(test)]
+mod tests;

@@ -37,6 +37,8 @@ pub struct AppControl {
     pub allow: Allowlist,
     pub clock: SharedClock,
     pub siem: palisade_siem::SiemHandle,
+    /// The OpenAPI spec, when one is configured, and the store's retention.
+    pub spec: Option<(palisade_proxy::SpecHandle, Duration)>,
     /// Exports (batch analytics), when on.
     pub exporter: Option<palisade_batch::export::Exporter>,
 }
@@ -44,6 +46,14 @@ pub struct AppControl {
 impl Control for AppControl {
     fn siem(&self) -> palisade_models::SiemStatus {
         self.siem.status()
+    }
+
+    fn spec(&self) -> Option<palisade_dashboard::SpecView> {
+        let (handle, window) = self.spec.as_ref()?;
+        Some(palisade_dashboard::SpecView {
+            spec: handle.spec()?,
+            window_ms: window.as_millis() as u64,
+        })
     }
 
     fn export(

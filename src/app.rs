@@ -317,6 +317,9 @@ impl PalisadeBuilder {
                 allow: palisade_models::Allowlist::new(&config.decisions),
                 clock: self.clock.clone(),
                 siem: siem.clone(),
+                spec: proxy
+                    .spec()
+                    .map(|h| (h.clone(), config.store.retention.duration())),
                 exporter,
             });
             let running = admin::start(&config, |token| AdminState {
@@ -398,6 +401,11 @@ impl Palisade {
 
     pub fn proxy_stats(&self) -> &Arc<ProxyStats> {
         self.proxy.stats()
+    }
+
+    /// The OpenAPI spec in force and its reload (None without `[openapi] spec`).
+    pub fn spec(&self) -> Option<&palisade_proxy::SpecHandle> {
+        self.proxy.spec()
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace period,

@@ -11,7 +11,7 @@ use palisade_models::Config;
 use palisade_models::config::{ConfigError, ConfigProblem};
 
 use crate::app::PalisadeBuilder;
-use crate::{demo, logging, rules};
+use crate::{demo, logging, rules, spec};
 
 /// Exit code for an unusable configuration.
 const EXIT_CONFIG: u8 = 2;
@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// OpenAPI: compare the stored endpoint inventory with a spec.
+    Spec {
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
     /// Run Palisade in front of a built-in sample API, with an embedded config.
     Demo {
         /// Where the proxy listens.
@@ -88,6 +93,30 @@ enum Command {
         /// each run starts fresh in a temporary directory removed at exit.
         #[arg(long, value_name = "DIR")]
         data: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SpecCommand {
+    /// What traffic shows that the spec does not (shadow endpoints, undeclared
+    /// parameters), deprecated operations still called, and operations unused.
+    Diff {
+        /// The OpenAPI 3.0 or 3.1 document (YAML or JSON).
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// The config: the store's path and retention, `[openapi]` options.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The store file (default: the config's, else palisade-data/palisade.redb).
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
+        /// Operations not called within this long are unused (default: the
+        /// store's retention, 30d).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        window: Option<std::time::Duration>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -159,6 +188,22 @@ pub fn main() -> ExitCode {
             crate::batch::cap_polars_threads(&palisade_models::config::BatchConfig::default());
             run_blocking(demo::run(listen, admin_listen, fast, data))
         }
+        Command::Spec {
+            command:
+                SpecCommand::Diff {
+                    spec,
+                    config,
+                    store,
+                    window,
+                    json,
+                },
+        } => spec::diff(&spec::SpecDiff {
+            spec,
+            config,
+            store,
+            window,
+            json,
+        }),
         Command::Rules {
             command:
                 RulesCommand::Test {
@@ -207,6 +252,14 @@ pub fn preflight(config: &Config) -> Vec<ConfigProblem> {
         });
     }
     if let Err(e) = palisade_proxy::preflight(config) {
+        if let palisade_proxy::ProxyError::OpenApi { key, message, hint } = &e {
+            problems.push(ConfigProblem {
+                key: key.clone(),
+                message: message.clone(),
+                hint: (*hint).into(),
+            });
+            return problems;
+        }
         let (key, message) = match &e {
             palisade_proxy::ProxyError::Tls { key, message }
             | palisade_proxy::ProxyError::Config { key, message } => {

@@ -14,5 +14,6 @@ pub mod logging;
 mod rules;
 mod siem;
 mod sink;
+mod spec;
 
 pub use app::{Palisade, PalisadeBuilder};

@@ -30,6 +30,7 @@ pub use auth::{Token, TokenError};
 pub use feed::Feed;
 pub use state::{
     AdminState, BlockRefused, Control, Counters, Export, ExportError, ExportFile, Readiness,
+    SpecView,
 };
 pub use stats::StatsKeeper;
 

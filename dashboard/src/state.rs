@@ -60,6 +60,10 @@ pub trait Control: Send + Sync + 'static {
     fn counters(&self) -> Counters;
     /// The SIEM sinks and the outbox.
     fn siem(&self) -> palisade_models::SiemStatus;
+    /// The OpenAPI spec in force, for drift; None without one.
+    fn spec(&self) -> Option<SpecView> {
+        None
+    }
     /// Events or findings as one Parquet file (`/api/export`). Default: refused,
     /// for a sidecar without batch analytics.
     fn export(
@@ -72,6 +76,15 @@ pub trait Control: Send + Sync + 'static {
             ))
         })
     }
+}
+
+/// The OpenAPI spec in force and the window "unused" is judged over.
+#[derive(Debug, Clone)]
+pub struct SpecView {
+    pub spec: Arc<palisade_openapi::Spec>,
+    /// Operations not called within this long are unused (the store's
+    /// retention), in milliseconds.
+    pub window_ms: u64,
 }
 
 /// What `/api/export` asks for; times in ms since the epoch, `since` included,

@@ -89,6 +89,9 @@ pub enum FindingKind {
     ErrorBurst,
     NewEndpoint,
     Signature,
+    /// Body properties an operation does not accept that grant privileges or
+    /// set server-owned state (OpenAPI validation).
+    MassAssignment,
     UnusualClient,
 }
 
@@ -105,6 +108,7 @@ impl FindingKind {
         FindingKind::ErrorBurst,
         FindingKind::NewEndpoint,
         FindingKind::Signature,
+        FindingKind::MassAssignment,
         FindingKind::UnusualClient,
     ];
 
@@ -121,6 +125,7 @@ impl FindingKind {
             FindingKind::ErrorBurst => "error_burst",
             FindingKind::NewEndpoint => "new_endpoint",
             FindingKind::Signature => "signature",
+            FindingKind::MassAssignment => "mass_assignment",
             FindingKind::UnusualClient => "unusual_client",
         }
     }

@@ -12,6 +12,7 @@ pub mod brute_force;
 pub mod credential_stuffing;
 pub mod error_burst;
 pub mod latency_anomaly;
+pub mod mass_assignment;
 pub mod new_endpoint;
 pub mod probing;
 pub mod scraping;

@@ -320,6 +320,14 @@ impl Engine {
             if let Some(slot) = primary_slot {
                 let c = self.clients.at_mut(slot);
                 det::signature::check(&d.signature, &mut ctx, c, who, ev);
+                det::mass_assignment::check(
+                    &d.mass_assignment,
+                    &mut ctx,
+                    c,
+                    who,
+                    ev,
+                    endpoint_name,
+                );
                 det::scraping::volume(&d.scraping, &mut ctx, c, who, p95);
                 if let (Some(obj), Some(i)) = (resolved.object, ep)
                     && is_object_method(&ev.method)

@@ -349,6 +349,12 @@ detector_config! {
 }
 
 detector_config! {
+    /// `[analytics.detectors.mass_assignment]`: one request carrying body
+    /// properties an OpenAPI operation does not accept and that grant
+    /// privileges or set server-owned state (`openapi.mass_assignment_fields`,
+    /// `readOnly`, the returned resource's own) is a finding, reported again for
+    /// the same client after two windows at the earliest.
+    MassAssignmentConfig {}
     /// `[analytics.detectors.unusual_client]`: clients the client-behaviour model
     /// (`[batch.model]`) finds far from every cluster of ordinary clients.
     UnusualClientConfig {
@@ -391,6 +397,7 @@ pub struct DetectorsConfig {
     #[serde(default)]
     pub signature: SignatureDetectorConfig,
     #[serde(default)]
+    pub mass_assignment: MassAssignmentConfig,
     pub unusual_client: UnusualClientConfig,
 }
 

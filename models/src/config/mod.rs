@@ -15,6 +15,7 @@ mod jwt;
 mod limits;
 mod log;
 mod login;
+mod openapi;
 mod proxy;
 mod routes;
 mod siem;
@@ -32,7 +33,7 @@ pub use admin::AdminConfig;
 pub use analytics::{
     AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
     CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
-    LatencyAnomalyConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
+    LatencyAnomalyConfig, MassAssignmentConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
     SignatureDetectorConfig, StoreConfig, UnusualClientConfig, VolumeAnomalyConfig,
 };
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
@@ -44,6 +45,7 @@ pub use jwt::{
 pub use limits::{ClientKeyKind, Rate, RateLimitsConfig, RouteRateLimit};
 pub use log::{LogConfig, LogFormat};
 pub use login::{LoginConfig, Pattern};
+pub use openapi::{OpenApiConfig, UnknownPolicy, ValidationMode};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
 pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
 pub use siem::{SchemaName, SiemConfig, SinkConfig, SinkType, SyslogTransport, WhenFull};
@@ -67,6 +69,9 @@ pub struct Config {
     /// The service's declared endpoints.
     #[serde(default)]
     pub route: Vec<RouteConfig>,
+    /// The service's OpenAPI document: routes and request validation.
+    #[serde(default)]
+    pub openapi: OpenApiConfig,
     /// The attack-signature engine.
     #[serde(default)]
     pub signatures: SignaturesConfig,
@@ -150,9 +155,10 @@ impl Config {
     fn validate(&self, p: &mut Problems) {
         self.proxy.validate(p);
         self.upstream.validate(p);
-        routes::validate(&self.routes, &self.route, p);
+        routes::validate(&self.routes, &self.route, self.openapi.spec.is_some(), p);
+        self.openapi.validate(p);
         self.auth.validate(p);
-        routes::validate_auth(&self.route, &self.auth, p);
+        routes::validate_auth(&self.route, &self.auth, self.openapi.spec.is_some(), p);
         self.rate_limits.validate(p);
         self.signatures.validate(p);
         limits::validate_route_caps(&self.route, &self.proxy.limits, p);

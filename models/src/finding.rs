@@ -96,7 +96,7 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::AuthFailureSpike,
         FindingKind::BolaEnumeration,
         FindingKind::CredentialStuffing,

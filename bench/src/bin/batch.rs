@@ -100,10 +100,9 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}; use --events N --runs N"),
         }
     }
-    let config = Config::parse(
-        "[upstream]\nurl = \"http://127.0.0.1:9\"\n[routes]\nunknown = \"allow\"\n",
-    )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config =
+        Config::parse("[upstream]\nurl = \"http://127.0.0.1:9\"\n[routes]\nunknown = \"allow\"\n")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "batch bench: {n} events, {runs} runs, POLARS_MAX_THREADS={}",
         std::env::var("POLARS_MAX_THREADS").unwrap_or_else(|_| "(unset)".into())

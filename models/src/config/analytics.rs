@@ -355,6 +355,9 @@ detector_config! {
     /// `readOnly`, the returned resource's own) is a finding, reported again for
     /// the same client after two windows at the earliest.
     MassAssignmentConfig {}
+}
+
+detector_config! {
     /// `[analytics.detectors.unusual_client]`: clients the client-behaviour model
     /// (`[batch.model]`) finds far from every cluster of ordinary clients.
     UnusualClientConfig {
@@ -398,6 +401,7 @@ pub struct DetectorsConfig {
     pub signature: SignatureDetectorConfig,
     #[serde(default)]
     pub mass_assignment: MassAssignmentConfig,
+    #[serde(default)]
     pub unusual_client: UnusualClientConfig,
 }
 

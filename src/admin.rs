@@ -37,11 +37,19 @@ pub struct AppControl {
     pub allow: Allowlist,
     pub clock: SharedClock,
     pub siem: palisade_siem::SiemHandle,
+    pub fleet: Option<palisade_fleet::Fleet>,
 }
 
 impl Control for AppControl {
     fn siem(&self) -> palisade_models::SiemStatus {
         self.siem.status()
+    }
+
+    fn fleet(&self) -> palisade_models::FleetLinkStatus {
+        self.fleet
+            .as_ref()
+            .map(palisade_fleet::Fleet::report)
+            .unwrap_or_default()
     }
 
     fn active_blocks(&self) -> Vec<Arc<Block>> {

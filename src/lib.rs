@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod demo;
+mod fleet;
 pub mod logging;
 mod rules;
 mod siem;

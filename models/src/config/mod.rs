@@ -10,6 +10,7 @@ mod admin;
 mod analytics;
 mod auth;
 mod blocks;
+mod fleet;
 mod jwt;
 mod limits;
 mod log;
@@ -36,6 +37,7 @@ pub use analytics::{
 };
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use blocks::StaticBlock;
+pub use fleet::{ClusterLimitFailure, FleetConfig};
 pub use jwt::{
     JwtAlgorithm, JwtConfig, JwtKeyConfig, JwtKeyFamily, JwtKeySource, JwtUpstreamHeaders,
 };
@@ -98,6 +100,10 @@ pub struct Config {
     /// Forwarding to SIEMs through the store's outbox.
     #[serde(default)]
     pub siem: SiemConfig,
+    /// Sharing blocks, cluster-wide limits and detection counters with the other
+    /// sidecars of the service, through Redis.
+    #[serde(default)]
+    pub fleet: FleetConfig,
 }
 
 impl Config {
@@ -158,6 +164,7 @@ impl Config {
         self.store.validate(p);
         self.admin.validate(p);
         self.siem.validate(p);
+        self.fleet.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);
         }

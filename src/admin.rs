@@ -38,6 +38,10 @@ pub struct AppControl {
     pub clock: SharedClock,
     pub siem: palisade_siem::SiemHandle,
     pub fleet: Option<palisade_fleet::Fleet>,
+    /// The OpenAPI spec, when one is configured, and the store's retention.
+    pub spec: Option<(palisade_proxy::SpecHandle, Duration)>,
+    /// Exports (batch analytics), when on.
+    pub exporter: Option<palisade_batch::export::Exporter>,
 }
 
 impl Control for AppControl {
@@ -50,6 +54,22 @@ impl Control for AppControl {
             .as_ref()
             .map(palisade_fleet::Fleet::report)
             .unwrap_or_default()
+    }
+
+    fn spec(&self) -> Option<palisade_dashboard::SpecView> {
+        let (handle, window) = self.spec.as_ref()?;
+        Some(palisade_dashboard::SpecView {
+            spec: handle.spec()?,
+            window_ms: window.as_millis() as u64,
+        })
+    }
+
+    fn export(
+        &self,
+        what: palisade_dashboard::Export,
+    ) -> BoxFuture<'static, Result<palisade_dashboard::ExportFile, palisade_dashboard::ExportError>>
+    {
+        crate::batch::export(self.exporter.clone(), what)
     }
 
     fn active_blocks(&self) -> Vec<Arc<Block>> {

@@ -49,6 +49,8 @@ pub struct Palisade {
     siem: SiemHandle,
     stop_siem: CancellationToken,
     fleet: Option<Fleet>,
+    /// The batch thread (issue 7), when batch analytics are on.
+    batch: Option<palisade_batch::BatchHandle>,
 }
 
 /// Options for starting Palisade; tests use them to inject a clock or hold the
@@ -278,10 +280,33 @@ impl PalisadeBuilder {
                 stop_tasks.clone(),
             ));
         }
+        // Batch analytics (issue 7): the window the worker fills, the view the
+        // engine reads, and the thread between them.
+        let batch_parts = crate::batch::window(&config);
+        let mut batch = None;
+        let mut exporter = None;
         let analytics = if self.analytics {
             let mut worker = AnalyticsWorker::new(tee.clone(), self.clock.clone());
+            if let Some((window, view)) = &batch_parts {
+                let (handle, ex) = crate::batch::start(
+                    &config,
+                    window,
+                    view.clone(),
+                    store.clone(),
+                    self.clock.clone(),
+                )?;
+                batch = Some(handle);
+                exporter = Some(ex);
+            }
+            let batch_view = batch_parts.as_ref().map(|(_, v)| v.clone());
+            if let Some((window, _)) = batch_parts {
+                worker = worker.with_window(window);
+            }
             if config.analytics.enabled {
                 let mut engine = Engine::new(&config);
+                if let Some(v) = batch_view {
+                    engine = engine.with_batch(v);
+                }
                 let snapshot = store.snapshot(BASELINES).context("reading the baselines")?;
                 match engine.restore(snapshot.as_deref(), &stored, now) {
                     Ok(n) if n > 0 => tracing::info!(endpoints = n, "baselines resumed"),
@@ -342,6 +367,10 @@ impl PalisadeBuilder {
                 clock: self.clock.clone(),
                 siem: siem.clone(),
                 fleet: fleet.clone(),
+                spec: proxy
+                    .spec()
+                    .map(|h| (h.clone(), config.store.retention.duration())),
+                exporter,
             });
             let running = admin::start(&config, |token| AdminState {
                 store: store.clone(),
@@ -375,6 +404,7 @@ impl PalisadeBuilder {
             siem,
             stop_siem,
             fleet,
+            batch,
         })
     }
 }
@@ -429,6 +459,11 @@ impl Palisade {
         self.proxy.stats()
     }
 
+    /// The OpenAPI spec in force and its reload (None without `[openapi] spec`).
+    pub fn spec(&self) -> Option<&palisade_proxy::SpecHandle> {
+        self.proxy.spec()
+    }
+
     /// Stops accepting, lets in-flight requests finish within the grace period,
     /// then lets analytics drain the tee.
     pub async fn shutdown(self) -> Summary {
@@ -438,6 +473,10 @@ impl Palisade {
         // Analytics stops after the proxy: it drains what the proxy recorded while
         // draining.
         let totals = self.analytics.map(WorkerHandle::stop).unwrap_or_default();
+        // After the worker sealed its last events: the last run writes them out.
+        if let Some(b) = self.batch {
+            let _ = tokio::task::spawn_blocking(move || b.stop()).await;
+        }
         crate::siem::drain(&self.siem, crate::siem::DRAIN_GRACE).await;
         self.stop_siem.cancel();
         if let Some(admin) = self.admin {

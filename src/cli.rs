@@ -1,4 +1,4 @@
-//! Owns the command line: `run`, `check`, `demo` and `rules test`, their exit codes, and what
+//! Owns the command line: `run`, `check`, `demo`, `rules test` and `export`, their exit codes, and what
 //! they print. Config problems are printed, every one with its key and a hint,
 //! before any socket is bound.
 
@@ -11,7 +11,7 @@ use palisade_models::Config;
 use palisade_models::config::{ConfigError, ConfigProblem};
 
 use crate::app::PalisadeBuilder;
-use crate::{demo, logging, rules};
+use crate::{demo, logging, rules, spec};
 
 /// Exit code for an unusable configuration.
 const EXIT_CONFIG: u8 = 2;
@@ -40,10 +40,41 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Events or findings between two times as one Parquet file (polars, pandas,
+    /// DuckDB), from the running sidecar (its admin API), else from the event
+    /// segments and the store on disk.
+    Export {
+        /// The sidecar's config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// From: a duration ago (1h, 30m, 2d), an RFC 3339 time or ms since the epoch.
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Until (not included), in the same forms; default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Export findings instead of events.
+        #[arg(long)]
+        findings: bool,
+        /// Only findings of this kind (repeatable; implies --findings).
+        #[arg(long, value_name = "KIND")]
+        kind: Vec<String>,
+        /// The Parquet file to write.
+        #[arg(long, short, value_name = "FILE.parquet")]
+        out: PathBuf,
+        /// Read the segments and the store directly, even if a sidecar answers.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Attack-signature rules: replay corpora through the engine.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// OpenAPI: compare the stored endpoint inventory with a spec.
+    Spec {
+        #[command(subcommand)]
+        command: SpecCommand,
     },
     /// Run Palisade in front of a built-in sample API, with an embedded config.
     Demo {
@@ -62,6 +93,30 @@ enum Command {
         /// each run starts fresh in a temporary directory removed at exit.
         #[arg(long, value_name = "DIR")]
         data: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SpecCommand {
+    /// What traffic shows that the spec does not (shadow endpoints, undeclared
+    /// parameters), deprecated operations still called, and operations unused.
+    Diff {
+        /// The OpenAPI 3.0 or 3.1 document (YAML or JSON).
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// The config: the store's path and retention, `[openapi]` options.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The store file (default: the config's, else palisade-data/palisade.redb).
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
+        /// Operations not called within this long are unused (default: the
+        /// store's retention, 30d).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        window: Option<std::time::Duration>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -91,7 +146,36 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config } => match load(&config) {
-            Ok(config) => run_blocking(async move { run(config).await }),
+            Ok(config) => {
+                crate::batch::cap_polars_threads(&config.batch);
+                run_blocking(async move { run(config).await })
+            }
+            Err(code) => code,
+        },
+        Command::Export {
+            config,
+            since,
+            until,
+            findings,
+            kind,
+            out,
+            offline,
+        } => match load(&config) {
+            Ok(cfg) => {
+                let args = crate::batch::ExportArgs {
+                    since,
+                    until,
+                    findings,
+                    kinds: kind,
+                    out,
+                    offline,
+                };
+                run_blocking(async move {
+                    let rows = crate::batch::export_command(&cfg, &args).await?;
+                    println!("{}: {rows} rows written (Parquet)", args.out.display());
+                    Ok(())
+                })
+            }
             Err(code) => code,
         },
         Command::Demo {
@@ -99,7 +183,27 @@ pub fn main() -> ExitCode {
             admin_listen,
             fast,
             data,
-        } => run_blocking(demo::run(listen, admin_listen, fast, data)),
+        } => {
+            // The demo's embedded config keeps the default [batch].
+            crate::batch::cap_polars_threads(&palisade_models::config::BatchConfig::default());
+            run_blocking(demo::run(listen, admin_listen, fast, data))
+        }
+        Command::Spec {
+            command:
+                SpecCommand::Diff {
+                    spec,
+                    config,
+                    store,
+                    window,
+                    json,
+                },
+        } => spec::diff(&spec::SpecDiff {
+            spec,
+            config,
+            store,
+            window,
+            json,
+        }),
         Command::Rules {
             command:
                 RulesCommand::Test {
@@ -148,6 +252,14 @@ pub fn preflight(config: &Config) -> Vec<ConfigProblem> {
         });
     }
     if let Err(e) = palisade_proxy::preflight(config) {
+        if let palisade_proxy::ProxyError::OpenApi { key, message, hint } = &e {
+            problems.push(ConfigProblem {
+                key: key.clone(),
+                message: message.clone(),
+                hint: (*hint).into(),
+            });
+            return problems;
+        }
         let (key, message) = match &e {
             palisade_proxy::ProxyError::Tls { key, message }
             | palisade_proxy::ProxyError::Config { key, message } => {

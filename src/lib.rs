@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod app;
+mod batch;
 pub mod cli;
 pub mod demo;
 mod fleet;
@@ -14,5 +15,6 @@ pub mod logging;
 mod rules;
 mod siem;
 mod sink;
+mod spec;
 
 pub use app::{Palisade, PalisadeBuilder};

@@ -126,6 +126,8 @@ impl EndpointState {
                 bytes_out_avg: 0.0,
                 latency_counts: vec![0; LATENCY_BUCKETS_US.len() + 1],
                 latency_sum_us: 0,
+                upstream_answered: 0,
+                params_seen: Vec::new(),
             },
             template,
             base: Baseline::default(),
@@ -285,6 +287,10 @@ impl EndpointState {
         if ev.status != 404 && ev.status != 0 {
             self.answered = self.answered.saturating_add(1);
         }
+        if ev.deny.is_none() && ev.status != 404 && ev.status != 0 {
+            info.upstream_answered += 1;
+        }
+        remember_params(&mut info.params_seen, ev);
         let bucket = LATENCY_BUCKETS_US.partition_point(|le| *le < ev.latency_us);
         if let Some(c) = info.latency_counts.get_mut(bucket) {
             *c += 1;
@@ -340,6 +346,36 @@ impl EndpointState {
 pub struct EndpointSnapshot {
     pub info: EndpointInfo,
     pub base: Baseline,
+}
+
+/// Adds the query parameter names and undeclared body properties of `ev` to
+/// `seen`, up to `PARAMS_SEEN_MAX` names (drift reads them). Allocates only for
+/// a name not seen before.
+fn remember_params(seen: &mut Vec<Box<str>>, ev: &RequestEvent) {
+    use palisade_models::endpoint::PARAMS_SEEN_MAX;
+    use palisade_models::{ParamLocation, ViolationKind};
+    let mut add = |prefix: &str, name: &str| {
+        if seen.len() >= PARAMS_SEEN_MAX
+            || seen.iter().any(|s| s.strip_prefix(prefix) == Some(name))
+        {
+            return;
+        }
+        seen.push(format!("{prefix}{name}").into());
+    };
+    if let Some(q) = &ev.query_keys {
+        for k in q.split('&').filter(|k| !k.is_empty()) {
+            add("query.", k);
+        }
+    }
+    if let Some(r) = &ev.schema {
+        for v in r.violations.iter() {
+            if v.location == ParamLocation::Body && v.kind != ViolationKind::Invalid
+                || v.rule == "additionalProperties"
+            {
+                add("body", &v.name);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

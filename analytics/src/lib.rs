@@ -4,10 +4,14 @@
 //! detectors (one file each under `detectors`), and decisions that turn findings
 //! into blocks (`decide`). `engine` ties them together per event; `worker` runs it
 //! on a thread and hands results to a `Sink` (the store and the block table).
+//! `window` keeps recent events in columns for the batch jobs (crate
+//! `palisade-batch`), and `batch` is what those jobs hand back: robust baselines
+//! the detectors read and client scores for `unusual_client`.
 //!
 //! Must not be called from the request path, and must never block the tee's
 //! producers.
 
+pub mod batch;
 pub mod client;
 pub mod decide;
 pub mod detectors;
@@ -17,6 +21,7 @@ pub mod live;
 pub mod sketch;
 pub mod template;
 pub mod trail;
+pub mod window;
 mod worker;
 
 pub use engine::{Engine, EngineStats, Output};

@@ -1,7 +1,8 @@
 //! Owns the drain loop: batch out of the tee, run the engine, hand findings and
 //! blocks to the sink after every batch, persist the inventory and baselines on a
 //! timer, repeat; park briefly when the tee is empty. Must not hold events beyond
-//! one batch, and must never make the tee's producers wait.
+//! one batch (the event window, `window.rs`, keeps its own columnar copy, bounded),
+//! and must never make the tee's producers wait.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use palisade_models::{
 
 use crate::AnalyticsError;
 use crate::engine::{Engine, Output};
+use crate::window::Window;
 
 /// Events taken from the tee per batch.
 const BATCH: usize = 1024;
@@ -134,6 +136,8 @@ pub struct Worker {
     persist_every: Duration,
     commands: mpsc::Receiver<Command>,
     commands_tx: mpsc::Sender<Command>,
+    /// Recent events for the batch jobs (issue 7), when they run.
+    window: Option<Window>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -166,7 +170,14 @@ impl Worker {
             sink: Box::new(NullSink),
             clock,
             persist_every: Duration::from_secs(10),
+            window: None,
         }
+    }
+
+    /// Keeps every event drained in `window` too, for the batch jobs.
+    pub fn with_window(mut self, window: Window) -> Self {
+        self.window = Some(window);
+        self
     }
 
     /// Runs `engine` on every event and hands its results to `sink`; persists the
@@ -237,6 +248,10 @@ impl Worker {
                     if self.sink.wants_live() {
                         self.sink.live(e.live_view(self.clock.now_ms()));
                     }
+                    e.batch_tick(self.clock.now_ms(), &mut out);
+                }
+                if let Some(w) = &mut self.window {
+                    w.tick(self.clock.now_ms());
                 }
             }
             while let Ok(cmd) = self.commands.try_recv() {
@@ -250,6 +265,10 @@ impl Worker {
                 // Drain what is left before leaving, so nothing recorded is lost.
                 if stop.load(Ordering::Acquire) && self.tee.is_empty() {
                     self.persist();
+                    if let Some(w) = &mut self.window {
+                        // The batch thread's last run writes these to a segment.
+                        w.seal();
+                    }
                     return;
                 }
                 thread::park_timeout(IDLE_PARK);
@@ -286,6 +305,10 @@ impl Worker {
         }
         if let Some(e) = &mut self.engine {
             e.process(ev, out);
+        }
+        if let Some(w) = &mut self.window {
+            let endpoint = self.engine.as_ref().and_then(Engine::last_endpoint);
+            w.push(ev, endpoint);
         }
     }
 }

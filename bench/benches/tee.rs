@@ -71,6 +71,7 @@ fn realistic_event() -> RequestEvent {
         tls: false,
         login: None,
         signatures: None,
+        schema: None,
     }
 }
 

@@ -441,6 +441,7 @@ fn event(r: &Req, n: usize, blocked: bool) -> RequestEvent {
                 over_threshold: true,
             })
         }),
+        schema: None,
     }
 }
 

@@ -76,6 +76,43 @@ export async function api(path, { method = 'GET', query, body, signal } = {}) {
   return data;
 }
 
+/**
+ * Downloads /api/export (a Parquet file) with the Bearer header, which a plain
+ * link cannot send: fetched as a blob, then saved through a temporary link.
+ * Returns the file name.
+ */
+export async function download(path, query) {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v != null && v !== '') qs.set(k, String(v));
+  }
+  let res;
+  try {
+    res = await fetch(`${path}?${qs}`, { headers: authHeaders({ Accept: 'application/vnd.apache.parquet' }), cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the Palisade admin server.');
+  }
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch { data = null; }
+    if (res.status === 401) emit('unauthorized', {});
+    throw new ApiError(res.status, data && data.error, (data && data.message) || `HTTP ${res.status}`);
+  }
+  const blob = await res.blob();
+  const cd = res.headers.get('Content-Disposition') || '';
+  const m = /filename="([^"]+)"/.exec(cd);
+  const name = m ? m[1] : 'palisade-export.parquet';
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  return name;
+}
+
 // ------------------------------------------------------------------ SSE
 
 /**

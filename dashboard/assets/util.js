@@ -6,6 +6,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 export const KINDS = [
   'auth_failure_spike', 'bola_enumeration', 'credential_stuffing', 'brute_force', 'scraping',
   'probing', 'volume_anomaly', 'latency_anomaly', 'error_burst', 'new_endpoint', 'signature',
+  'unusual_client',
 ];
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
 export const SCOPE_KINDS = ['ip', 'cidr', 'subject', 'api_key'];

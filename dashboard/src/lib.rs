@@ -28,7 +28,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use auth::{Token, TokenError};
 pub use feed::Feed;
-pub use state::{AdminState, BlockRefused, Control, Counters, Readiness};
+pub use state::{
+    AdminState, BlockRefused, Control, Counters, Export, ExportError, ExportFile, Readiness,
+    SpecView,
+};
 pub use stats::StatsKeeper;
 
 /// The Content-Security-Policy of every response: nothing inline, nothing from

@@ -64,6 +64,67 @@ pub trait Control: Send + Sync + 'static {
     fn fleet(&self) -> palisade_models::FleetLinkStatus {
         palisade_models::FleetLinkStatus::default()
     }
+    /// The OpenAPI spec in force, for drift; None without one.
+    fn spec(&self) -> Option<SpecView> {
+        None
+    }
+    /// Events or findings as one Parquet file (`/api/export`). Default: refused,
+    /// for a sidecar without batch analytics.
+    fn export(
+        &self,
+        _what: Export,
+    ) -> futures_util::future::BoxFuture<'static, Result<ExportFile, ExportError>> {
+        Box::pin(async {
+            Err(ExportError::Unavailable(
+                "exports need batch analytics: set [batch] enabled = true".into(),
+            ))
+        })
+    }
+}
+
+/// The OpenAPI spec in force and the window "unused" is judged over.
+#[derive(Debug, Clone)]
+pub struct SpecView {
+    pub spec: Arc<palisade_openapi::Spec>,
+    /// Operations not called within this long are unused (the store's
+    /// retention), in milliseconds.
+    pub window_ms: u64,
+}
+
+/// What `/api/export` asks for; times in ms since the epoch, `since` included,
+/// `until` not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Export {
+    Events {
+        since_ms: u64,
+        until_ms: u64,
+    },
+    /// Of these kinds; every kind when empty.
+    Findings {
+        since_ms: u64,
+        until_ms: u64,
+        kinds: Vec<palisade_models::FindingKind>,
+    },
+}
+
+/// A made export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFile {
+    /// The Parquet file.
+    pub bytes: Vec<u8>,
+    /// Rows in it.
+    pub rows: u64,
+}
+
+/// Why an export was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// This sidecar cannot export (batch analytics off).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Making the file failed; the detail is in the log.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What `/readyz` reports.

@@ -45,7 +45,19 @@ pub struct EndpointInfo {
     /// The sum of all latencies counted, in microseconds.
     #[serde(default)]
     pub latency_sum_us: u64,
+    /// Responses the service itself gave (not a Palisade denial) other than
+    /// 404: an undeclared endpoint with any is a shadow endpoint.
+    #[serde(default)]
+    pub upstream_answered: u64,
+    /// Parameter names seen in traffic, at most `PARAMS_SEEN_MAX`: every query
+    /// parameter name (`query.page`) and every body property the OpenAPI
+    /// operation does not declare (`body/role`). Names only, never values.
+    #[serde(default)]
+    pub params_seen: Vec<Box<str>>,
 }
+
+/// Most parameter names an endpoint remembers.
+pub const PARAMS_SEEN_MAX: usize = 32;
 
 impl EndpointInfo {
     /// `GET /api/users/{id}`: how findings and logs name the endpoint.

@@ -62,6 +62,8 @@ pub struct RequestEvent {
     pub login: Option<Login>,
     /// Attack signatures that matched, in detect or block mode.
     pub signatures: Option<Box<SignatureMatch>>,
+    /// What OpenAPI validation found wrong or undeclared in the request.
+    pub schema: Option<Box<SchemaReport>>,
 }
 
 /// A login attempt's outcome, as the route's `login` settings read the response.
@@ -117,6 +119,85 @@ pub struct SignatureMatch {
     pub over_threshold: bool,
 }
 
+/// What the validate phase found: each broken rule and undeclared parameter,
+/// by name, never by value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaReport {
+    /// At most `SCHEMA_VIOLATIONS_MAX`, in the order found.
+    pub violations: Box<[Violation]>,
+    /// True when the request was refused for them (block mode).
+    pub denied: bool,
+}
+
+/// Most violations one event keeps; a request breaking more keeps the first.
+pub const SCHEMA_VIOLATIONS_MAX: usize = 8;
+/// Longest parameter or property name kept, in bytes.
+pub const SCHEMA_NAME_MAX: usize = 64;
+
+/// One parameter or body property that broke the operation's schema, or that
+/// the operation does not declare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub location: ParamLocation,
+    /// The parameter's name, or the body property's JSON pointer (`/address/zip`;
+    /// empty for the body as a whole). Only printable ASCII; at most
+    /// `SCHEMA_NAME_MAX` bytes.
+    pub name: Box<str>,
+    /// The rule broken: a JSON Schema keyword (`type`, `maxLength`, `enum`,
+    /// `required`, `additionalProperties`, `format`, …) or one of `unknown`
+    /// (undeclared), `missing` (a required parameter or body absent),
+    /// `content_type`, `json` (not parseable), `max_body_bytes`.
+    pub rule: &'static str,
+    pub kind: ViolationKind,
+}
+
+/// Where a parameter was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParamLocation {
+    Path,
+    Query,
+    Header,
+    Body,
+}
+
+impl ParamLocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamLocation::Path => "path",
+            ParamLocation::Query => "query",
+            ParamLocation::Header => "header",
+            ParamLocation::Body => "body",
+        }
+    }
+}
+
+/// How a violation counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViolationKind {
+    /// A declared rule was broken; denied in block mode.
+    Invalid,
+    /// An undeclared query parameter or body property under a "flag" policy:
+    /// recorded, never denied.
+    Unknown,
+    /// An undeclared body property that grants privileges or changes state the
+    /// client must not set (`role`, `is_admin`, a `readOnly` property):
+    /// recorded as a mass-assignment attempt; denied under "reject".
+    MassAssignment,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.location.as_str();
+        if self.name.is_empty() {
+            write!(f, "{at}: {}", self.rule)
+        } else if self.location == ParamLocation::Body {
+            write!(f, "{at}{}: {}", self.name, self.rule)
+        } else {
+            write!(f, "{at}.{}: {}", self.name, self.rule)
+        }
+    }
+}
+
 impl RequestEvent {
     /// An allowed `GET /` from 127.0.0.1 answered 200: a base that tests and
     /// benchmarks change with struct-update syntax.
@@ -150,6 +231,7 @@ impl RequestEvent {
             tls: false,
             login: None,
             signatures: None,
+            schema: None,
         }
     }
 }

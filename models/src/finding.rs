@@ -89,10 +89,14 @@ pub enum FindingKind {
     ErrorBurst,
     NewEndpoint,
     Signature,
+    /// Body properties an operation does not accept that grant privileges or
+    /// set server-owned state (OpenAPI validation).
+    MassAssignment,
+    UnusualClient,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::AuthFailureSpike,
         FindingKind::BolaEnumeration,
         FindingKind::CredentialStuffing,
@@ -104,6 +108,8 @@ impl FindingKind {
         FindingKind::ErrorBurst,
         FindingKind::NewEndpoint,
         FindingKind::Signature,
+        FindingKind::MassAssignment,
+        FindingKind::UnusualClient,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +125,8 @@ impl FindingKind {
             FindingKind::ErrorBurst => "error_burst",
             FindingKind::NewEndpoint => "new_endpoint",
             FindingKind::Signature => "signature",
+            FindingKind::MassAssignment => "mass_assignment",
+            FindingKind::UnusualClient => "unusual_client",
         }
     }
 }

@@ -28,8 +28,8 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock, unix_ms, unix_us};
 pub use config::Config;
 pub use endpoint::EndpointInfo;
 pub use event::{
-    Denial, DenyCode, Login, LoginOutcome, Phase, Protocol, RequestEvent, SignatureMatch,
-    UsernameHash,
+    Denial, DenyCode, Login, LoginOutcome, ParamLocation, Phase, Protocol, RequestEvent,
+    SchemaReport, SignatureMatch, UsernameHash, Violation, ViolationKind,
 };
 pub use finding::{Finding, FindingClient, FindingId, FindingKind, FindingRequest, Severity};
 pub use fleet::FleetLinkStatus;

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 
 use palisade_models::event::USER_AGENT_MAX;
 use palisade_models::{ClientKeys, Denial, Protocol, RequestEvent, unix_us};
+use palisade_openapi::Report;
 
 use crate::auth::Principal;
 use crate::conn::ConnInfo;
@@ -45,6 +46,10 @@ pub(crate) struct RequestCtx {
     pub(crate) deny_detail: Option<&'static str>,
     /// The rate limit that refused the request, for the 429's headers.
     pub(crate) limited: Option<Limited>,
+    /// What OpenAPI validation found (empty, unallocated, when nothing).
+    pub(crate) schema: Report,
+    /// True when the validate phase refused the request.
+    pub(crate) schema_denied: bool,
     pub(crate) conn: Arc<ConnInfo>,
 }
 
@@ -101,6 +106,7 @@ impl RequestCtx {
             tls: conn.tls,
             login: None,
             signatures: None,
+            schema: None,
         };
         RequestCtx {
             rec: Box::new(Recorder::new(event, start, shared, conn.clone())),
@@ -112,6 +118,8 @@ impl RequestCtx {
             jwt_error: None,
             deny_detail: None,
             limited: None,
+            schema: Report::default(),
+            schema_denied: false,
             conn,
         }
     }

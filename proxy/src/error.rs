@@ -23,6 +23,14 @@ pub enum ProxyError {
     /// such as `auth.jwt.key[2].pem_file`.
     #[error("{key}: {message}")]
     Jwt { key: String, message: String },
+    /// The OpenAPI spec, or the config's policy for its operations, is unusable;
+    /// `key` is the config key to fix (`openapi.spec`, `route[2].operation_id`).
+    #[error("{key}: {message}")]
+    OpenApi {
+        key: String,
+        message: String,
+        hint: &'static str,
+    },
     /// A worker thread or its runtime could not be started.
     #[error("cannot start a proxy worker: {0}")]
     Worker(#[source] std::io::Error),

@@ -27,9 +27,10 @@ use crate::phases::{
     inspect::inspect,
     limit::limit,
     route::route,
-    validate::validate,
+    validate::{validate, validate_body, wants_body},
 };
 use crate::respond;
+use crate::routes::RouteTable;
 use crate::server::Worker;
 
 /// Serves one request.
@@ -39,20 +40,28 @@ pub(crate) async fn handle(
     conn: Arc<ConnInfo>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let mut ctx = RequestCtx::new(&req, w.shared.clone(), conn);
-    let outcome = match guards(&mut ctx, &req, &w) {
-        Flow::Continue => proceed(&mut ctx, req, &w).await,
+    // One table for the whole request, even if a new spec is swapped in meanwhile.
+    let table = w.shared.routes.load_full();
+    let outcome = match guards(&mut ctx, &req, &w, &table) {
+        Flow::Continue => proceed(&mut ctx, req, &w, &table).await,
         Flow::Deny(d) => Err(d),
     };
+    if !ctx.schema.is_empty() {
+        record_schema(&mut ctx);
+    }
     let s = &w.shared.settings;
     let mut response = match outcome {
         Ok(r) => r,
         Err(d) => {
             ctx.deny(d);
             let ev = ctx.rec.event();
-            let detail = ev
-                .signatures
-                .as_ref()
-                .map(|m| format!("rules {}", m.rule_ids.join(",")));
+            let detail = match (&ev.signatures, &ev.schema) {
+                (_, Some(r)) if d.code == palisade_models::DenyCode::Schema => {
+                    Some(violations_text(r))
+                }
+                (Some(m), _) => Some(format!("rules {}", m.rule_ids.join(","))),
+                _ => None,
+            };
             DenyEvent {
                 phase: d.phase,
                 code: d.code,
@@ -77,8 +86,8 @@ async fn proceed(
     ctx: &mut RequestCtx,
     req: Request<Incoming>,
     w: &Worker,
+    table: &RouteTable,
 ) -> Result<Response<ProxyBody>, Denial> {
-    let table = &w.shared.routes;
     let login = ctx.route.and_then(|i| table.get(i).login.as_ref());
     let engine = w.shared.signatures.as_deref();
     let mode = table.inspect_mode(ctx.route);
@@ -89,8 +98,16 @@ async fn proceed(
     if engine.is_some() && mode != InspectMode::Off {
         want = want.max(w.shared.inspect_body_bytes);
     }
+    if wants_body(ctx, &req, table) {
+        // One byte past the cap tells a body at the cap from a larger one.
+        want = want.max(w.shared.validate_body_bytes + 1);
+    }
     let (parts, body) = req.into_parts();
-    let (body, ahead) = read_body(ctx, body, w, want).await?;
+    let (body, ahead, whole) = read_body(ctx, body, w, want).await?;
+    let whole = whole && ahead.len() <= w.shared.validate_body_bytes;
+    if let Flow::Deny(d) = validate_body(ctx, &parts, &ahead, whole, table) {
+        return Err(d);
+    }
     if let Some(e) = engine
         && let Flow::Deny(d) = inspect(ctx, &parts, &ahead, mode, e, &w.scratch)
     {
@@ -100,13 +117,13 @@ async fn proceed(
         let hash = l.username(&w.shared.salt, &parts.headers, &ahead);
         ctx.rec.set_username(hash);
     }
-    let resp = forward(ctx, parts, body, w).await?;
+    let resp = forward(ctx, parts, body, w, table).await?;
     let (parts, body) = resp.into_parts();
     Ok(Response::from_parts(parts, ProxyBody::upstream(body)))
 }
 
 /// The guard phases, in order; the first denial wins.
-fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
+fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker, table: &RouteTable) -> Flow {
     macro_rules! run {
         ($phase:expr) => {
             if let Flow::Deny(d) = $phase {
@@ -124,11 +141,66 @@ fn guards(ctx: &mut RequestCtx, req: &Request<Incoming>, w: &Worker) -> Flow {
         w.shared.jwt.as_ref()
     ));
     run!(block(ctx, &w.shared));
-    run!(route(ctx, req, &w.shared.routes));
-    run!(authenticate(ctx, &w.shared.routes));
-    run!(authorize(ctx, &w.shared.routes));
-    run!(validate(ctx, req));
-    run!(limit(ctx, req, &w.shared.routes, &w.shared.limits));
+    run!(route(ctx, req, table));
+    run!(authenticate(ctx, table));
+    run!(authorize(ctx, table));
+    // The head here; the body in `proceed`, once it is read.
+    run!(validate(ctx, req, table));
+    run!(limit(ctx, req, table, &w.shared.limits));
     // inspect runs in `proceed`, once the body's first KiB are read.
     Flow::Continue
+}
+
+/// Moves what validation found into the event, and logs what was let through.
+fn record_schema(ctx: &mut RequestCtx) {
+    let denied = ctx.schema_denied;
+    let report = std::mem::take(&mut ctx.schema);
+    let ev = ctx.rec.event();
+    ev.schema = report.into_event(denied);
+    let Some(r) = ev.schema.as_deref() else {
+        return;
+    };
+    if denied {
+        // The deny log line carries them.
+        return;
+    }
+    let serious = r
+        .violations
+        .iter()
+        .any(|v| v.kind != palisade_models::ViolationKind::Unknown);
+    let text = violations_text(r);
+    if serious {
+        tracing::info!(
+            target: "palisade::schema",
+            request_id = &*ev.request_id,
+            client = %ev.client_ip,
+            method = %ev.method,
+            path = &*ev.path,
+            violations = %text,
+            "OpenAPI violations; request let through"
+        );
+    } else {
+        tracing::debug!(
+            target: "palisade::schema",
+            request_id = &*ev.request_id,
+            path = &*ev.path,
+            undeclared = %text,
+            "undeclared parameters flagged"
+        );
+    }
+}
+
+/// `query.limit: maximum, body/role: unknown (mass assignment)`.
+fn violations_text(r: &palisade_models::SchemaReport) -> String {
+    let mut out = String::new();
+    for (i, v) in r.violations.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&v.to_string());
+        if v.kind == palisade_models::ViolationKind::MassAssignment {
+            out.push_str(" (mass assignment)");
+        }
+    }
+    out
 }

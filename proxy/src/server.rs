@@ -26,11 +26,14 @@ use crate::error::ProxyError;
 use crate::jwt::JwtVerifier;
 use crate::limits::{RateLimits, SweeperHandle, start_sweeper};
 use crate::login::Salt;
-use crate::routes::RouteTable;
+use crate::openapi::{self, SpecHandle, Stamp, WatcherHandle};
+use crate::routes::{RouteSource, RouteTable};
 use crate::settings::Settings;
 use crate::stats::{ProxyStats, Throttle};
 use crate::tls;
 use crate::upstream::{Upstream, UpstreamTls, upstream_tls};
+use arc_swap::ArcSwap;
+use palisade_openapi::SpecOptions;
 use palisade_signatures::{Engine, EngineOptions, Scratch};
 
 /// Backlog of each listening socket.
@@ -51,7 +54,9 @@ pub struct ProxyDeps {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
-    pub(crate) routes: RouteTable,
+    /// Swapped whole when the OpenAPI spec is reloaded; each request loads it
+    /// once and keeps that table to its end.
+    pub(crate) routes: Arc<ArcSwap<RouteTable>>,
     pub(crate) api_keys: ApiKeys,
     /// Shared by all workers: a client's limit holds across connections and
     /// workers, so its state is one concurrent table, not one per worker.
@@ -60,6 +65,9 @@ pub(crate) struct Shared {
     pub(crate) signatures: Option<Arc<Engine>>,
     /// Request body bytes the engine inspects (`signatures.body_bytes`).
     pub(crate) inspect_body_bytes: usize,
+    /// Largest JSON body validated against an OpenAPI operation
+    /// (`openapi.max_body_bytes`).
+    pub(crate) validate_body_bytes: usize,
     /// Verifies bearer tokens; None when no JWT key is configured.
     pub(crate) jwt: Option<JwtVerifier>,
     /// The key of login username hashes.
@@ -90,6 +98,8 @@ pub struct Proxy {
     acceptor: Option<TlsAcceptor>,
     upstream_tls: Option<UpstreamTls>,
     sweep_every: std::time::Duration,
+    spec: Option<SpecHandle>,
+    reload_every: Option<std::time::Duration>,
 }
 
 #[derive(Debug)]
@@ -109,6 +119,9 @@ pub struct RunningProxy {
     stats: Arc<ProxyStats>,
     /// Stops the rate-limit sweeper when the proxy is dropped.
     _sweeper: Option<SweeperHandle>,
+    spec: Option<SpecHandle>,
+    /// Stops the spec watcher when the proxy is dropped.
+    _watcher: Option<WatcherHandle>,
 }
 
 /// Checks everything `Proxy::bind` would, without binding: settings, TLS material.
@@ -122,6 +135,9 @@ pub fn preflight(config: &Config) -> Result<(), ProxyError> {
 struct Built {
     settings: Settings,
     routes: RouteTable,
+    source: RouteSource,
+    /// The spec file's version in force, when one is configured.
+    stamp: Option<Stamp>,
     api_keys: ApiKeys,
     limits: Arc<RateLimits>,
     salt: Salt,
@@ -134,12 +150,24 @@ struct Built {
 impl Built {
     fn from_config(config: &Config, clock: SharedClock) -> Result<Built, ProxyError> {
         let settings = Settings::from_config(config)?;
-        let routes = RouteTable::build(config)?;
-        let signatures = signature_engine(config, &routes)?;
+        let limits = Arc::new(RateLimits::build(config, clock.clone())?);
+        let source = RouteSource::from_config(config);
+        let (spec, stamp) = match &config.openapi.spec {
+            Some(path) => {
+                let (spec, stamp) =
+                    openapi::load(path, &SpecOptions::from_config(&config.openapi))?;
+                (Some(Arc::new(spec)), Some(stamp))
+            }
+            None => (None, None),
+        };
+        let routes = RouteTable::build_from(&source, spec, &limits, None)?;
+        let signatures = signature_engine(config, &source)?;
         let (acceptor, upstream_tls) = prepare_tls(config, &settings)?;
         Ok(Built {
             api_keys: ApiKeys::build(config)?,
-            limits: Arc::new(RateLimits::build(config, clock.clone())?),
+            limits,
+            source,
+            stamp,
             salt: Salt::from_config(config)?,
             jwt: jwt_verifier(config, clock)?,
             settings,
@@ -153,7 +181,7 @@ impl Built {
 
 fn signature_engine(
     config: &Config,
-    routes: &RouteTable,
+    routes: &RouteSource,
 ) -> Result<Option<Arc<Engine>>, ProxyError> {
     if !routes.inspects() {
         return Ok(None);
@@ -202,6 +230,8 @@ impl Proxy {
         let Built {
             settings,
             routes,
+            source,
+            stamp,
             api_keys,
             limits,
             salt,
@@ -210,6 +240,18 @@ impl Proxy {
             acceptor,
             upstream_tls,
         } = Built::from_config(config, deps.clock.clone())?;
+        let routes = Arc::new(ArcSwap::from_pointee(routes));
+        let spec = match (&config.openapi.spec, stamp) {
+            (Some(path), Some(stamp)) => Some(SpecHandle::new(
+                path.clone(),
+                SpecOptions::from_config(&config.openapi),
+                source,
+                routes.clone(),
+                limits.clone(),
+                stamp,
+            )),
+            _ => None,
+        };
         let sweep_every = config.rate_limits.sweep_interval.duration();
         let mut listeners = Vec::new();
         let plain = settings.plain_listen.iter().map(|a| (a, false));
@@ -235,6 +277,7 @@ impl Proxy {
                 jwt,
                 signatures,
                 inspect_body_bytes: config.signatures.body_bytes,
+                validate_body_bytes: config.openapi.max_body_bytes,
                 blocks: deps.blocks,
                 tee: deps.tee,
                 clock: deps.clock,
@@ -244,6 +287,8 @@ impl Proxy {
             acceptor,
             upstream_tls,
             sweep_every,
+            spec,
+            reload_every: config.openapi.reload_every(),
         })
     }
 
@@ -274,6 +319,10 @@ impl Proxy {
             None
         } else {
             Some(start_sweeper(self.shared.limits.clone(), self.sweep_every)?)
+        };
+        let watcher = match (&self.spec, self.reload_every) {
+            (Some(spec), Some(every)) => Some(openapi::start_watcher(spec.clone(), every)?),
+            _ => None,
         };
         let n = self.shared.settings.workers.max(1);
         let mut workers = Vec::with_capacity(n);
@@ -308,6 +357,8 @@ impl Proxy {
             tls_addrs,
             stats: self.shared.stats.clone(),
             _sweeper: sweeper,
+            spec: self.spec,
+            _watcher: watcher,
         })
     }
 }
@@ -323,6 +374,12 @@ impl RunningProxy {
 
     pub fn stats(&self) -> &Arc<ProxyStats> {
         &self.stats
+    }
+
+    /// The OpenAPI spec in force and the means to reload it; None without
+    /// `[openapi] spec`.
+    pub fn spec(&self) -> Option<&SpecHandle> {
+        self.spec.as_ref()
     }
 
     /// Stops accepting and lets in-flight requests finish (up to the grace period).

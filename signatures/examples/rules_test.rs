@@ -5,11 +5,13 @@
 //! cargo run -p palisade-signatures --release --example rules_test -- \
 //!     --corpus ../shared/corpus/crs-regression.jsonl \
 //!     --benign ../shared/corpus/benign-sentences.txt [--split all|even|odd]
-//!     [--paranoia N] [--rules extra.toml] [--json] [--misses CLASS] [--fps]
+//!     [--paranoia N] [--rules extra.toml] [--disable RULE_ID]... [--json]
+//!     [--misses CLASS] [--fps] [--dump]
 //! ```
 //!
 //! `--misses CLASS` prints the attack tests of CLASS (in the split) that were not
-//! blocked; `--fps` prints the benign lines that were.
+//! blocked; `--fps` prints the benign lines that were; `--dump` prints every
+//! test's verdict (blocked or not, and the classes hit) to compare two builds.
 
 use std::path::PathBuf;
 
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
     let mut split = Split::All;
     let mut misses: Option<String> = None;
     let mut fps = false;
+    let mut dump = false;
     let mut options = EngineOptions::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
             "--benign" => benign_path = Some(value()?.into()),
             "--rules" => extra = Some(value()?.into()),
             "--paranoia" => options.paranoia = value()?.parse()?,
+            "--disable" => options.disabled.push(value()?),
             "--split" => {
                 split = match value()?.as_str() {
                     "all" => Split::All,
@@ -44,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             }
             "--misses" => misses = Some(value()?),
             "--fps" => fps = true,
+            "--dump" => dump = true,
             "--json" => json = true,
             other => bail!("unknown argument {other}"),
         }
@@ -79,6 +84,20 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        if dump {
+            let mut scratch = Scratch::default();
+            for t in tests.iter().filter(|t| t.in_split(split)) {
+                for (i, v) in t.verdicts(&engine, &mut scratch).iter().enumerate() {
+                    let mut classes: Vec<&str> = v.hits.iter().map(|h| h.class.as_str()).collect();
+                    classes.sort_unstable();
+                    classes.dedup();
+                    println!(
+                        "DUMP {}#{} stage {i} {} {} {:?}",
+                        t.rule_id, t.test_id, t.label, v.blocked, classes
+                    );
+                }
+            }
+        }
         if json {
             out.insert("corpus".into(), serde_json::to_value(&report)?);
         } else {
@@ -88,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = &benign_path {
         let lines = corpus::load_benign(path)?;
         let (report, blocked) = corpus::benign_report(&engine, &lines);
-        if fps {
+        if fps || dump {
             for fp in &blocked {
                 println!("FP {:?} {}", fp.rules, fp.line);
             }

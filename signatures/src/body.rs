@@ -13,56 +13,76 @@ use crate::rules::part;
 
 /// Every string in a JSON text: a string followed by `:` is a key (an argument
 /// name), any other is a value. Numbers, booleans and structure are skipped.
-/// Escapes are decoded into `tmp`.
+/// A string without escapes is handed over as it lies in the body; escapes
+/// are decoded into `tmp`.
 pub(crate) fn json(body: &[u8], tmp: &mut Vec<u8>, sink: &mut impl Sink) {
     let mut i = 0;
     while let Some(start) = memchr::memchr(b'"', &body[i..]) {
         i += start + 1;
-        tmp.clear();
-        while i < body.len() {
-            let b = body[i];
-            i += 1;
-            match b {
-                b'"' => break,
-                b'\\' => {
-                    let Some(&e) = body.get(i) else { break };
-                    i += 1;
-                    match e {
-                        b'n' => tmp.push(b'\n'),
-                        b't' => tmp.push(b'\t'),
-                        b'r' => tmp.push(b'\r'),
-                        b'b' | b'f' => tmp.push(b' '),
-                        b'u' => {
-                            let cp = body
-                                .get(i..i + 4)
-                                .and_then(|h| std::str::from_utf8(h).ok())
-                                .and_then(|h| u32::from_str_radix(h, 16).ok());
-                            match cp {
-                                Some(cp) => {
-                                    i += 4;
-                                    let c = char::from_u32(cp).unwrap_or('?');
-                                    let mut buf = [0u8; 4];
-                                    tmp.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                                }
-                                None => tmp.extend_from_slice(b"\\u"),
-                            }
-                        }
-                        other => tmp.push(other),
-                    }
-                }
-                _ => tmp.push(b),
+        let from = i;
+        let plain_end = memchr::memchr2(b'"', b'\\', &body[i..]).map(|e| i + e);
+        let decoded = match plain_end {
+            Some(end) if body[end] == b'"' => {
+                i = end + 1;
+                &body[from..end]
             }
-        }
+            _ => {
+                i = decode_string(body, i, tmp);
+                &tmp[..]
+            }
+        };
         let rest = body[i..].trim_ascii_start();
         let kind = if rest.first() == Some(&b':') {
             part::ARG_NAME
         } else {
             part::ARG
         };
-        if !tmp.is_empty() {
-            sink.part(kind, tmp, false);
+        if !decoded.is_empty() {
+            sink.part(kind, decoded, false);
         }
     }
+}
+
+/// Decodes the JSON string starting at `body[i]` (after its opening quote)
+/// into `tmp`; returns the index after its closing quote (or the end of a
+/// truncated body).
+fn decode_string(body: &[u8], mut i: usize, tmp: &mut Vec<u8>) -> usize {
+    tmp.clear();
+    while i < body.len() {
+        let b = body[i];
+        i += 1;
+        match b {
+            b'"' => break,
+            b'\\' => {
+                let Some(&e) = body.get(i) else { break };
+                i += 1;
+                match e {
+                    b'n' => tmp.push(b'\n'),
+                    b't' => tmp.push(b'\t'),
+                    b'r' => tmp.push(b'\r'),
+                    b'b' | b'f' => tmp.push(b' '),
+                    b'u' => {
+                        let cp = body
+                            .get(i..i + 4)
+                            .and_then(|h| std::str::from_utf8(h).ok())
+                            .and_then(|h| u32::from_str_radix(h, 16).ok());
+                        match cp {
+                            Some(cp) => {
+                                i += 4;
+                                let c = char::from_u32(cp).unwrap_or('?');
+                                let mut buf = [0u8; 4];
+                                tmp.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                            }
+                            None => tmp.extend_from_slice(b"\\u"),
+                        }
+                    }
+                    other => tmp.push(other),
+                }
+            }
+            _ => tmp.push(b),
+        }
+    }
+    i
 }
 
 /// The parts of a `multipart/form-data` body: each part's field name, file name

@@ -8,14 +8,18 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 
+use crate::byteset::ByteSet;
 use crate::class::{Class, Severity};
+use crate::decode;
 use crate::error::SignatureError;
+use crate::memo::{self, CleanMemo};
 use crate::normalize;
 use crate::parts::{self, Sink};
+use crate::prefilter::Prefilter;
 use crate::request::Request;
 use crate::rules::{self, BUNDLED_RULES, Check, Rule, View, part};
 
@@ -53,23 +57,33 @@ pub struct Engine {
     rules: Vec<Rule>,
     /// Base-view rules, shell-view rules, and both: a part without shell
     /// tricks has identical views, so one pass of the combined index serves.
-    views: [ViewIndex; 3],
+    views: [Prefilter; 3],
     threshold: u32,
     body_bytes: usize,
     /// Part kinds at least one rule targets: others are not even normalised.
     kinds: u16,
+    /// Unique per engine built, so a worker's memo of clean values never
+    /// outlives the rules that found them clean.
+    id: u64,
+    /// Skip a rule whose needed bytes the part lacks (off only in the test
+    /// that proves the skipping changes no verdict).
+    check_needs: bool,
 }
 
-/// The prefilter of one view.
-#[derive(Debug)]
-struct ViewIndex {
-    ac: Option<AhoCorasick>,
-    /// Rules (indices into `Engine::rules`) per keyword pattern.
-    pattern_rules: Vec<Vec<u32>>,
-    /// Rules without keywords: they run on every part they target.
-    unconditional: Vec<u32>,
-    kinds: u16,
-}
+/// Part kinds that repeat from request to request (headers, cookies,
+/// parameter names and JSON keys): worth remembering when clean. Parameter
+/// values are not: they vary too much, and would push the rest out.
+const MEMO_KINDS: u16 = part::USER_AGENT
+    | part::REFERER
+    | part::HEADER
+    | part::COOKIE
+    | part::COOKIE_NAME
+    | part::ARG_NAME;
+
+/// Marks a memo key as read form-encoded (a bit no part kind uses).
+const PLUS_SPACE_KEY: u16 = 1 << 15;
+
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What the engine found in one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -102,7 +116,9 @@ pub struct Scratch {
     tmp: Vec<u8>,
     shell: Vec<u8>,
     body: Vec<u8>,
+    decoded: Vec<u8>,
     marks: Marks,
+    memo: CleanMemo,
 }
 
 /// Per-rule stamps: which rules are candidates for the current part and which
@@ -197,9 +213,9 @@ impl Engine {
             .filter(|r| !options.disabled.iter().any(|d| *r.id == **d))
             .collect();
         let views = [
-            ViewIndex::build(&rules, |v| v == View::Base)?,
-            ViewIndex::build(&rules, |v| v == View::Shell)?,
-            ViewIndex::build(&rules, |_| true)?,
+            Prefilter::build(&rules, |v| v == View::Base)?,
+            Prefilter::build(&rules, |v| v == View::Shell)?,
+            Prefilter::build(&rules, |_| true)?,
         ];
         let kinds = views[0].kinds | views[1].kinds;
         Ok(Engine {
@@ -208,7 +224,19 @@ impl Engine {
             threshold: options.threshold,
             body_bytes: options.body_bytes,
             kinds,
+            id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+            check_needs: true,
         })
+    }
+
+    /// The same engine, running every candidate rule's regex even on parts
+    /// that lack the bytes it needs: the reference the needs are tested
+    /// against.
+    #[cfg(test)]
+    pub(crate) fn without_needs(mut self) -> Engine {
+        self.check_needs = false;
+        self.id = NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed);
+        self
     }
 
     /// How many rules are loaded (after paranoia and disabling).
@@ -229,7 +257,9 @@ impl Engine {
             tmp,
             shell,
             body,
+            decoded,
             marks,
+            memo,
         } = scratch;
         marks.start_request(self.rules.len());
         let mut inspection = Inspection {
@@ -238,56 +268,14 @@ impl Engine {
             tmp,
             shell,
             marks,
+            memo,
+            decoded,
             verdict: Verdict::default(),
         };
         parts::walk(req, self.body_bytes, body, &mut inspection);
         let mut verdict = inspection.verdict;
         verdict.blocked = verdict.score >= self.threshold;
         verdict
-    }
-}
-
-impl ViewIndex {
-    fn build(rules: &[Rule], view: impl Fn(View) -> bool) -> Result<ViewIndex, SignatureError> {
-        let mut patterns: Vec<&str> = Vec::new();
-        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
-        let mut unconditional = Vec::new();
-        let mut kinds = 0;
-        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| view(r.view)) {
-            let i = i as u32;
-            kinds |= rule.targets;
-            if rule.keywords.is_empty() {
-                unconditional.push(i);
-            }
-            for k in &rule.keywords {
-                match patterns.iter().position(|p| p == k) {
-                    Some(p) => pattern_rules[p].push(i),
-                    None => {
-                        patterns.push(k);
-                        pattern_rules.push(vec![i]);
-                    }
-                }
-            }
-        }
-        let ac = if patterns.is_empty() {
-            None
-        } else {
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&patterns)
-                .map_err(|e| SignatureError::Option {
-                    key: "rules",
-                    message: format!("building the keyword prefilter: {e}"),
-                })?;
-            Some(ac)
-        };
-        Ok(ViewIndex {
-            ac,
-            pattern_rules,
-            unconditional,
-            kinds,
-        })
     }
 }
 
@@ -313,14 +301,18 @@ impl Marks {
         }
     }
 
-    fn offer(&mut self, rule: u32, targets: u16, kind: u16) {
-        let r = rule as usize;
-        if targets & kind != 0
-            && self.candidate[r] != self.part_gen
-            && self.hit[r] != self.request_gen
-        {
-            self.candidate[r] = self.part_gen;
-            self.list.push(rule);
+    /// Makes `rule` a candidate for the current part, once, unless it does
+    /// not target the part's kind, already hit in this request, or needs a
+    /// byte the part lacks.
+    fn offer(&mut self, rule: u32, r: &Rule, kind: u16, bytes: Option<&ByteSet>) {
+        let i = rule as usize;
+        if r.targets & kind != 0 && self.candidate[i] != self.part_gen {
+            self.candidate[i] = self.part_gen;
+            if self.hit[i] != self.request_gen
+                && bytes.is_none_or(|b| r.needs.iter().all(|n| n.intersects(b)))
+            {
+                self.list.push(rule);
+            }
         }
     }
 }
@@ -333,6 +325,8 @@ struct Inspection<'e, 's> {
     tmp: &'s mut Vec<u8>,
     shell: &'s mut Vec<u8>,
     marks: &'s mut Marks,
+    memo: &'s mut CleanMemo,
+    decoded: &'s mut Vec<u8>,
     verdict: Verdict,
 }
 
@@ -342,77 +336,100 @@ impl Sink for Inspection<'_, '_> {
         if raw.is_empty() || engine.kinds & kind == 0 {
             return;
         }
+        let memo = kind & MEMO_KINDS != 0 && (memo::MIN_LEN..=memo::MAX_LEN).contains(&raw.len());
+        // The same bytes read with `+` as a space are another text: a JSON key
+        // `1+union+select` is clean, the query name is not.
+        let key = kind | if plus_space { PLUS_SPACE_KEY } else { 0 };
+        if memo && self.memo.contains(engine.id, key, raw) {
+            return;
+        }
+        self.inspect_part(kind, raw, plus_space);
+        if kind & (part::ARG | part::COOKIE) != 0
+            && decode::base64_text(raw, self.tmp, self.decoded)
+        {
+            let text = std::mem::take(self.decoded);
+            self.inspect_part(kind, &text, false);
+            *self.decoded = text;
+        }
+        // Only a value every rule ran on is known clean: after a hit, rules
+        // that already hit are skipped on later parts.
+        if memo && self.verdict.hits.is_empty() {
+            self.memo.insert(engine.id, key, raw);
+        }
+    }
+}
+
+impl Inspection<'_, '_> {
+    fn inspect_part(&mut self, kind: u16, raw: &[u8], plus_space: bool) {
+        let engine = self.engine;
         // A `+` in a path is literal to the server, but attackers use it as a
         // space there too; reading it as one only widens what rules see.
         let path = kind == part::PATH;
-        normalize::base(raw, plus_space || path, path, self.base, self.tmp);
-        if !normalize::has_shell_tricks(self.base) {
+        let (text, bytes) = normalize::base(raw, plus_space || path, path, self.base, self.tmp);
+        let (marks, verdict) = (&mut *self.marks, &mut self.verdict);
+        if !normalize::has_shell_tricks(&bytes) {
             let both = &engine.views[2];
             if both.kinds & kind != 0 {
-                run(engine, both, kind, self.base, self.marks, &mut self.verdict);
+                run(engine, both, kind, text, &bytes, marks, verdict);
             }
             return;
         }
         let base_view = &engine.views[0];
         if base_view.kinds & kind != 0 {
-            run(
-                engine,
-                base_view,
-                kind,
-                self.base,
-                self.marks,
-                &mut self.verdict,
-            );
+            run(engine, base_view, kind, text, &bytes, marks, verdict);
         }
         let shell_view = &engine.views[1];
         if shell_view.kinds & kind != 0 {
-            normalize::shell(self.base, self.shell);
-            run(
-                engine,
-                shell_view,
-                kind,
-                self.shell,
-                self.marks,
-                &mut self.verdict,
-            );
+            normalize::shell(text, self.shell);
+            // The shell form only drops bytes: the base form's set covers it.
+            run(engine, shell_view, kind, self.shell, &bytes, marks, verdict);
         }
     }
 }
 
-/// Runs one view's rules over one normalised part.
+/// Runs one view's rules over one normalised part whose bytes are `bytes`.
 fn run(
     engine: &Engine,
-    view: &ViewIndex,
+    view: &Prefilter,
     kind: u16,
     text: &[u8],
+    bytes: &ByteSet,
     marks: &mut Marks,
     verdict: &mut Verdict,
 ) {
     marks.start_part();
-    if let Some(ac) = &view.ac {
-        for m in ac.find_overlapping_iter(text) {
-            for &r in &view.pattern_rules[m.pattern().as_usize()] {
-                marks.offer(r, engine.rules[r as usize].targets, kind);
+    let have = engine.check_needs.then_some(bytes);
+    view.candidates(text, bytes, |r| {
+        marks.offer(r, &engine.rules[r as usize], kind, have);
+    });
+    // Regexes before tokenizer detectors: a detector often only confirms a
+    // class a regex already found, and is then skipped.
+    for detectors in [false, true] {
+        for &r in &marks.list {
+            let rule = &engine.rules[r as usize];
+            if matches!(rule.check, Check::Detector(_)) != detectors {
+                continue;
             }
-        }
-    }
-    for &r in &view.unconditional {
-        marks.offer(r, engine.rules[r as usize].targets, kind);
-    }
-    for &r in &marks.list {
-        let rule = &engine.rules[r as usize];
-        let matched = match &rule.check {
-            Check::Regex(re) => re.is_match(text),
-            Check::Detector(d) => d.detect(text),
-        } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
-        if matched {
-            marks.hit[r as usize] = marks.request_gen;
-            verdict.score += rule.severity.score();
-            verdict.hits.push(Hit {
-                rule_id: rule.id.clone(),
-                class: rule.class,
-                severity: rule.severity,
-            });
+            // Once a request is blocked, another rule of a class already
+            // found changes neither the block nor the classes reported.
+            if verdict.score >= engine.threshold
+                && verdict.hits.iter().any(|h| h.class == rule.class)
+            {
+                continue;
+            }
+            let matched = match &rule.check {
+                Check::Regex(re) => re.is_match(text),
+                Check::Detector(d) => d.detect(text),
+            } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
+            if matched {
+                marks.hit[r as usize] = marks.request_gen;
+                verdict.score += rule.severity.score();
+                verdict.hits.push(Hit {
+                    rule_id: rule.id.clone(),
+                    class: rule.class,
+                    severity: rule.severity,
+                });
+            }
         }
     }
 }

@@ -21,14 +21,19 @@
 //! ```
 
 mod body;
+mod byteset;
 mod class;
 pub mod corpus;
+mod decode;
 mod detect;
 mod engine;
 mod error;
+mod memo;
 mod normalize;
 mod parts;
+mod prefilter;
 mod request;
+mod requires;
 mod rules;
 
 pub use class::{Class, Severity};
@@ -37,5 +42,9 @@ pub use error::SignatureError;
 pub use request::Request;
 pub use rules::BUNDLED_RULES;
 
+#[cfg(test)]
+mod benign_tests;
+#[cfg(test)]
+mod needs_tests;
 #[cfg(test)]
 mod tests;

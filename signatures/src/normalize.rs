@@ -2,27 +2,43 @@
 //! percent-decoded (repeatedly, bounded; `+` as space where the part is
 //! form-encoded; `%uXXXX`), with overlong UTF-8 folded to ASCII, HTML entities and
 //! JavaScript escapes decoded, null bytes dropped, ASCII lowercased, whitespace
-//! compacted and SQL block comments replaced by a space. Paths also get `\` as
+//! compacted and SQL block comments replaced by a space. A part with nothing
+//! to decode or compact is its own base form, in its original case: every
+//! rule matches ASCII case-insensitively, so lowercasing it would only copy it. Paths also get `\` as
 //! `/` and runs of `/` squeezed. The shell form removes the quoting tricks shells
 //! ignore (`w'h'o\am"i"`, `c$@at`, `cat$u`).
 //!
 //! Must not allocate once the caller's buffers have grown, and must stay linear in
 //! the input (no backtracking, a fixed number of decoding rounds).
 
+use crate::byteset::ByteSet;
+
 /// Percent-decoding rounds: enough for double and triple encoding, bounded so a
 /// deeply nested input cannot cost more.
 const DECODE_ROUNDS: usize = 3;
 
-/// Writes the base form of `src` into `out` (`tmp` is a second work buffer).
-/// `plus_space`: the part is form-encoded, so `+` is a space. `path`: the part is
-/// a URL path.
-pub(crate) fn base(src: &[u8], plus_space: bool, path: bool, out: &mut Vec<u8>, tmp: &mut Vec<u8>) {
-    out.clear();
-    if is_plain(src, plus_space, path) {
-        // Nothing to decode, fold or compact: the base form is the lowercase.
-        out.extend(src.iter().map(u8::to_ascii_lowercase));
-        return;
+/// The base form of `src` and the bytes it holds (ASCII folded to lower case).
+/// When nothing but case would change, the base form is `src` itself: rules
+/// match case-insensitively, so lowercasing a plain part would only cost a
+/// copy. Otherwise it is decoded and cleaned into `out` (`tmp` is a second
+/// work buffer). `plus_space`: the part is form-encoded, so `+` is a space.
+/// `path`: the part is a URL path.
+pub(crate) fn base<'a>(
+    src: &'a [u8],
+    plus_space: bool,
+    path: bool,
+    out: &'a mut Vec<u8>,
+    tmp: &mut Vec<u8>,
+) -> (&'a [u8], ByteSet) {
+    if let Some(bytes) = plain(src, plus_space, path) {
+        return (src, bytes);
     }
+    // A percent-encoded value with `+` and no space was form-encoded,
+    // wherever it was found (an XML attribute, a JSON string, a header).
+    let plus_space = plus_space
+        || (memchr::memchr(b'+', src).is_some()
+            && memchr::memchr(b' ', src).is_none()
+            && has_escape(src));
     tmp.clear();
     percent_decode(src, plus_space, tmp);
     for _ in 1..DECODE_ROUNDS {
@@ -35,33 +51,56 @@ pub(crate) fn base(src: &[u8], plus_space: bool, path: bool, out: &mut Vec<u8>, 
     }
     out.clear();
     clean(tmp, path, out);
+    let bytes = ByteSet::of(out);
+    (out, bytes)
 }
 
-/// Whether `src` has nothing the base form would change but case: no escape,
-/// entity, comment, control or non-ASCII byte, and no whitespace run.
-fn is_plain(src: &[u8], plus_space: bool, path: bool) -> bool {
+/// What a byte means to `plain`: nothing (0), something the base form changes
+/// wherever it is (1), or something it changes in some contexts (2).
+const PLAIN_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b'%' | b'&' | b'\\' | 0x80..=0xff | 0..=0x1f | 0x7f => 1,
+            b'+' | b'*' | b' ' | b'/' => 2,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// When `src` has nothing the base form would change but case (no escape,
+/// entity, comment, control or non-ASCII byte, and no whitespace run), the
+/// bytes of its lowercase form.
+fn plain(src: &[u8], plus_space: bool, path: bool) -> Option<ByteSet> {
     let mut last = 0u8;
     for &b in src {
-        let odd = match b {
-            b'%' | b'&' | b'\\' | 0x80..=0xff | 0..=0x1f | 0x7f => true,
-            b'+' => plus_space,
-            b'*' => last == b'/',
-            b' ' => last == b' ',
-            b'/' => path && last == b'/',
-            _ => false,
-        };
-        if odd {
-            return false;
+        match PLAIN_CLASS[usize::from(b)] {
+            0 => {}
+            1 => return None,
+            _ => {
+                let odd = match b {
+                    b'+' => plus_space,
+                    b'*' => last == b'/',
+                    b' ' => last == b' ',
+                    _ => path && last == b'/',
+                };
+                if odd {
+                    return None;
+                }
+            }
         }
         last = b;
     }
-    true
+    ByteSet::of_ascii_folded(src)
 }
 
-/// Whether `text` has something the shell form would change.
-pub(crate) fn has_shell_tricks(text: &[u8]) -> bool {
-    text.iter()
-        .any(|&b| matches!(b, b'\\' | b'\'' | b'"' | b'^' | b'`' | b'$'))
+/// Whether a text with these bytes has something the shell form would change.
+pub(crate) fn has_shell_tricks(bytes: &ByteSet) -> bool {
+    const TRICKS: ByteSet = ByteSet::of_const(b"\\'\"^`$<>[");
+    bytes.intersects(&TRICKS)
 }
 
 /// Writes the shell form of a base-form `text` into `out`.
@@ -77,10 +116,13 @@ pub(crate) fn shell(text: &[u8], out: &mut Vec<u8>) {
                     .last()
                     .is_some_and(|p| p.is_ascii_alphanumeric() || *p == b'/');
                 match text.get(i + 1) {
-                    // `$@`, `$*`, `$1`: expand to nothing in an ordinary shell.
-                    Some(b'@' | b'*' | b'#' | b'!' | b'-' | b'0'..=b'9') => {
+                    // `$@`, `$*`, `$1`: expand to nothing in an ordinary shell;
+                    // `$?`, `$$`, `$_` (status, pid, last argument) inside a
+                    // word are there to break it up.
+                    Some(b'@' | b'*' | b'#' | b'!' | b'-' | b'0'..=b'9' | b'?' | b'$') => {
                         i += 1;
                     }
+                    Some(b'_') if attached => i += 1,
                     Some(b'(') if text.get(i + 2) == Some(&b')') => i += 2,
                     Some(b'{') if attached => match text[i + 2..].iter().position(|&c| c == b'}') {
                         Some(end) if end < 32 => i += end + 2,
@@ -97,6 +139,16 @@ pub(crate) fn shell(text: &[u8], out: &mut Vec<u8>) {
                     }
                     _ => out.push(b),
                 }
+            }
+            // `pi<()ng`, `pi>()ng`: an empty process substitution.
+            b'<' | b'>' if text.get(i + 1..i + 3) == Some(b"()") => i += 2,
+            // `adduse[r]`: a one-character glob inside a word.
+            b'[' if out.last().is_some_and(u8::is_ascii_alphanumeric)
+                && text.get(i + 2) == Some(&b']')
+                && text.get(i + 1).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                out.push(text[i + 1]);
+                i += 2;
             }
             _ => out.push(b),
         }
@@ -362,16 +414,32 @@ fn push_clean(c: u8, path: bool, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn b(s: &str) -> String {
+    /// The base form, lowercased (a plain part is returned as it is).
+    fn form(s: &str, plus_space: bool, path: bool) -> String {
         let (mut out, mut tmp) = (Vec::new(), Vec::new());
-        base(s.as_bytes(), true, false, &mut out, &mut tmp);
-        String::from_utf8_lossy(&out).into_owned()
+        let (text, bytes) = base(s.as_bytes(), plus_space, path, &mut out, &mut tmp);
+        let lower = text.to_ascii_lowercase();
+        assert_eq!(bytes, ByteSet::of(&lower), "the byte set of {s:?}");
+        String::from_utf8_lossy(&lower).into_owned()
+    }
+
+    fn b(s: &str) -> String {
+        form(s, true, false)
     }
 
     fn p(s: &str) -> String {
+        form(s, false, true)
+    }
+
+    #[test]
+    fn a_plain_part_is_not_copied() {
         let (mut out, mut tmp) = (Vec::new(), Vec::new());
-        base(s.as_bytes(), false, true, &mut out, &mut tmp);
-        String::from_utf8_lossy(&out).into_owned()
+        let src = b"Leave it at the BACK door.";
+        let (text, bytes) = base(src, true, false, &mut out, &mut tmp);
+        assert!(std::ptr::eq(text, &src[..]));
+        assert!(bytes.contains(b'b') && !bytes.contains(b'B'));
+        let (text, _) = base(b"a%20b", true, false, &mut out, &mut tmp);
+        assert_eq!(text, b"a b");
     }
 
     fn sh(s: &str) -> String {
@@ -388,6 +456,10 @@ mod tests {
         assert_eq!(b("a+b%20c"), "a b c");
         assert_eq!(b("%u0027%U003C"), "'<");
         assert_eq!(b("100%"), "100%");
+        // Not form-encoded as a part, but evidently form-encoded.
+        assert_eq!(form("%22+waitfor+delay", false, false), "\" waitfor delay");
+        assert_eq!(form("a+b %22", false, false), "a+b \"");
+        assert_eq!(form("c++", false, false), "c++");
     }
 
     #[test]
@@ -425,5 +497,10 @@ mod tests {
         assert_eq!(sh("cat$u /etc${u}/passwd"), "cat /etc/passwd");
         assert_eq!(sh("$c $a$b"), "$c $a");
         assert_eq!(sh("pi$()ng"), "ping");
+        assert_eq!(sh("c$?at /et$_c/pas$$swd"), "cat /etc/passwd");
+        assert_eq!(
+            sh("pi<()ng pi>()ng adduse[r] [a] x[ab]"),
+            "ping ping adduser [a] x[ab]"
+        );
     }
 }

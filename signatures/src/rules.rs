@@ -10,9 +10,11 @@ use std::sync::Arc;
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
+use crate::byteset::ByteSet;
 use crate::class::{Class, Severity};
 use crate::detect::Detector;
 use crate::error::SignatureError;
+use crate::requires;
 
 /// The rule file compiled into the binary.
 pub const BUNDLED_RULES: &str = include_str!("../rules/bundled.toml");
@@ -30,6 +32,9 @@ pub(crate) mod part {
     /// A body of a type the engine does not parse, inspected as one text.
     pub const BODY: u16 = 1 << 8;
     pub const FILENAME: u16 = 1 << 9;
+    /// A query or form pair whose value holds a URL or whose name is for
+    /// running commands, as `name=value`.
+    pub const ARG_PAIR: u16 = 1 << 10;
 }
 
 /// Target names in rule files and the part kinds each covers.
@@ -46,12 +51,15 @@ const TARGETS: &[(&str, u16)] = &[
     ("headers", part::USER_AGENT | part::REFERER | part::HEADER),
     ("body", part::BODY),
     ("filenames", part::FILENAME),
+    ("arg_pairs", part::ARG_PAIR),
 ];
 
 /// Which normalised form of a part a rule reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum View {
-    /// Decoded, lowercased, whitespace and SQL block comments compacted.
+    /// Decoded, lowercased (or left in its case when nothing needed
+    /// decoding: rules ignore case), whitespace and SQL block comments
+    /// compacted.
     Base,
     /// The base form with shell quoting tricks removed (`w'h'o\ami`, `$u`).
     Shell,
@@ -68,6 +76,9 @@ pub(crate) struct Rule {
     pub view: View,
     pub keywords: Vec<String>,
     pub check: Check,
+    /// Byte sets the part must each intersect for the check to possibly
+    /// match (see `requires`); empty for detectors.
+    pub needs: Vec<ByteSet>,
     /// A regex that, when it also matches the part, cancels the hit (the
     /// exception a chained CRS rule would express).
     pub unless: Option<Regex>,
@@ -220,6 +231,7 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
             )));
         }
     }
+    let mut needs = Vec::new();
     let check = match (raw.regex, raw.detector) {
         (Some(_), Some(_)) => {
             return Err(err(
@@ -228,12 +240,21 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
         }
         (None, None) => return Err(err("has neither regex nor detector".into())),
         (Some(pattern), None) => {
+            if turns_off_case_folding(&pattern)
+                || raw.unless.as_deref().is_some_and(turns_off_case_folding)
+            {
+                return Err(err(
+                    "turns case-insensitivity off ((?-i)); rules match parts in any case, remove the flag".into(),
+                ));
+            }
             if raw.keywords.is_empty() {
                 return Err(err(
                     "a regex rule needs keywords: literals of which one occurs in every match, for the prefilter".into(),
                 ));
             }
-            Check::Regex(compile(&pattern).map_err(|e| err(format!("bad regex: {e}")))?)
+            let re = compile(&pattern).map_err(|e| err(format!("bad regex: {e}")))?;
+            needs = requires::needs(&pattern);
+            Check::Regex(re)
         }
         (None, Some(name)) => {
             let detector: Detector = name
@@ -256,6 +277,26 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
         view,
         keywords: raw.keywords,
         check,
+        needs,
+    })
+}
+
+/// Whether a pattern has a flag group clearing `i` (`(?-i)`, `(?s-i:`): the
+/// engine matches plain parts in their original case and relies on every
+/// regex ignoring it.
+fn turns_off_case_folding(pattern: &str) -> bool {
+    let b = pattern.as_bytes();
+    memchr::memmem::find_iter(b, b"(?").any(|at| {
+        let flags = &b[at + 2..];
+        let end = flags
+            .iter()
+            .position(|c| !(c.is_ascii_alphabetic() || *c == b'-'))
+            .unwrap_or(flags.len());
+        let flags = &flags[..end];
+        flags
+            .iter()
+            .position(|&c| c == b'-')
+            .is_some_and(|dash| flags[dash..].contains(&b'i'))
     })
 }
 

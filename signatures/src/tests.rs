@@ -420,3 +420,30 @@ fn the_engine_is_shareable_across_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Engine>();
 }
+
+#[test]
+fn a_part_remembered_clean_is_only_skipped_when_read_the_same_way() {
+    let e = engine();
+    let mut s = Scratch::default();
+    // The JSON key keeps its plus signs and is clean; the same bytes as a
+    // query name read as spaces and are an injection.
+    let json = Request::new("POST", b"/api/items").body(
+        "application/json",
+        br#"{"1+union+select+password+from+users":1}"#,
+    );
+    assert!(!e.inspect(&json, &mut s).blocked);
+    let q = Request::new("GET", b"/api/items").query(b"1+union+select+password+from+users=1");
+    assert_class(
+        &e.inspect(&q, &mut s),
+        Class::Sqli,
+        "query name after a clean JSON key",
+    );
+    // And a header value found clean stays clean, remembered or not.
+    let headers: [(&str, &[u8]); 1] = [("x-trace", b"abc-123")];
+    for _ in 0..2 {
+        assert!(
+            !e.inspect(&Request::new("GET", b"/").headers(&headers), &mut s)
+                .blocked
+        );
+    }
+}

@@ -6,13 +6,35 @@
 //! interpret them, and must not read the clock.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use palisade_models::EndpointInfo;
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 
 use crate::Store;
 use crate::error::{Context, StoreError};
 use crate::schema::{ENDPOINTS, SNAPSHOTS, decode, encode};
+
+/// The inventory stored in the file at `path`, read without opening the store
+/// for writing (`palisade spec diff`). A store a running Palisade holds open
+/// is refused as `Locked`.
+pub fn read_inventory(path: &Path) -> Result<Vec<EndpointInfo>, StoreError> {
+    const WHAT: &str = "reading the inventory";
+    let db = redb::ReadOnlyDatabase::open(path).map_err(|e| StoreError::from_open(path, e))?;
+    let txn = db.begin_read().context(WHAT)?;
+    let table = match txn.open_table(ENDPOINTS) {
+        Ok(t) => t,
+        // A store that never persisted an inventory.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e).context(WHAT),
+    };
+    let mut out = Vec::new();
+    for entry in table.iter().context(WHAT)? {
+        let (_, v) = entry.context(WHAT)?;
+        out.push(decode(v.value(), "an endpoint")?);
+    }
+    Ok(out)
+}
 
 impl Store {
     /// In one transaction: makes the stored inventory exactly `endpoints` (keyed by
@@ -54,6 +76,18 @@ impl Store {
             out.push(decode(v.value(), "an endpoint")?);
         }
         Ok(out)
+    }
+
+    /// Stores one snapshot under `name`, replacing an older one, in its own
+    /// transaction (the batch jobs' client model; the inventory is untouched).
+    pub fn put_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        const WHAT: &str = "writing a snapshot";
+        let txn = self.begin_write(WHAT)?;
+        txn.open_table(SNAPSHOTS)
+            .context(WHAT)?
+            .insert(name, bytes)
+            .context(WHAT)?;
+        self.commit(txn, WHAT)
     }
 
     /// The snapshot stored under `name`.

@@ -24,6 +24,7 @@ use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransac
 pub use blocks::{AuditAction, AuditInfo, AuditRecord};
 pub use error::StoreError;
 pub use findings::{FindingFilter, FindingPage, MAX_PAGE, PageRequest};
+pub use inventory::read_inventory;
 pub use outbox::{DeadLetter, MAX_DEAD_LETTERS, OutboxBatch, OutboxPolicy, SinkDepth, Waker};
 pub use retention::Retention;
 pub use schema::SCHEMA_VERSION;

@@ -29,6 +29,26 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// `eventually` for a check that must await (an HTTP call): polls until it
+/// returns a value, failing the test after `EVENTUALLY`.
+pub async fn eventually_async<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Hex SHA-256 of an API key, as `[[auth.api_keys.key]] sha256` takes it.
 pub fn sha256_hex(key: &str) -> String {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes())

@@ -161,9 +161,10 @@ pub enum Reported {
     Probing,
     ProbingMedium,
     Signature,
+    MassAssignment,
 }
 
-pub const REPORTED_KINDS: usize = 8;
+pub const REPORTED_KINDS: usize = 9;
 
 impl ClientState {
     pub fn new(now_ms: u64, window_ms: u64) -> Self {

@@ -1,10 +1,14 @@
 //! `latency_anomaly`: an endpoint's p95 latency in one bucket far above its
 //! learned p95 (the upstream struggling, or expensive requests being sent).
+//! When the batch baselines know this hour of the day for the endpoint, the p95
+//! must also reach `factor` times that hour's p95 over the window: the batch view
+//! can only raise the threshold (a slow hour that is normal is not a finding).
 
 use palisade_models::config::LatencyAnomalyConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
 use super::{Ctx, Report, confidence, round};
+use crate::batch::HourBaseline;
 use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
 use crate::evidence;
 
@@ -14,6 +18,7 @@ pub fn check(
     e: &mut EndpointState,
     b: &ClosedBucket,
     warm: bool,
+    hour: Option<HourBaseline>,
 ) {
     if !cfg.enabled || !warm || e.base.p95_us.n < 10 {
         return;
@@ -24,6 +29,7 @@ pub fn check(
     let base = e.base.p95_us.mean;
     let p95 = b.p95_us as f64;
     let threshold = (base * cfg.factor).max(base + cfg.min_increase_ms as f64 * 1000.0);
+    let threshold = hour.map_or(threshold, |h| threshold.max(h.latency_us.p95 * cfg.factor));
     if p95 < threshold {
         return;
     }

@@ -12,10 +12,12 @@ pub mod brute_force;
 pub mod credential_stuffing;
 pub mod error_burst;
 pub mod latency_anomaly;
+pub mod mass_assignment;
 pub mod new_endpoint;
 pub mod probing;
 pub mod scraping;
 pub mod signature;
+pub mod unusual_client;
 pub mod volume_anomaly;
 
 use palisade_models::{Finding, FindingClient, FindingId, FindingKind, Severity};

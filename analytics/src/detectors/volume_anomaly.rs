@@ -1,10 +1,15 @@
 //! `volume_anomaly`: an endpoint's requests in one bucket far above its learned
 //! baseline (a flood, a runaway client, a scrape spread over many clients).
+//! When the batch baselines know this hour of the day for the endpoint, the bucket
+//! must also be above that hour's robust upper bound (median + `sigmas` robust
+//! σ): the batch view can only raise the threshold, so a busy hour that is
+//! normal for the service is not a finding, and no batch run makes one.
 
 use palisade_models::config::VolumeAnomalyConfig;
 use palisade_models::{FindingClient, FindingKind, Severity};
 
 use super::{Ctx, Report, confidence, round};
+use crate::batch::HourBaseline;
 use crate::endpoint::{ClosedBucket, EndpointKind, EndpointState};
 use crate::evidence;
 
@@ -14,6 +19,7 @@ pub fn check(
     e: &mut EndpointState,
     b: &ClosedBucket,
     warm: bool,
+    hour: Option<HourBaseline>,
 ) {
     if !cfg.enabled || !warm {
         return;
@@ -21,6 +27,7 @@ pub fn check(
     let n = f64::from(b.counts.requests);
     let base = e.base.requests;
     let expected = (base.mean + cfg.sigmas * base.std().max(1.0)).max(cfg.factor * base.mean);
+    let expected = hour.map_or(expected, |h| expected.max(h.rate.upper(cfg.sigmas)));
     if b.counts.requests < cfg.min_requests || n < expected {
         return;
     }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use palisade_models::config::DetectorsConfig;
 use palisade_models::{Block, Config, DenyCode, EndpointInfo, Finding, NewBlock, RequestEvent};
 
+use crate::batch::{BatchLink, BatchReader};
 use crate::client::{ClientRef, Clients};
 use crate::decide::Decider;
 use crate::detectors::bola_enumeration::Ownership;
@@ -103,6 +104,10 @@ pub struct Engine {
     /// The declared routes, to recognise paths the proxy did not route (a blocked
     /// client's requests are refused before routing).
     routes: matchit::Router<Arc<str>>,
+    /// Batch hooks (issue 7): the newest batch baselines and model verdicts, and
+    /// the endpoint of the last event processed (for the event window).
+    batch: BatchLink,
+    last_ep: Option<usize>,
 }
 
 impl Engine {
@@ -137,7 +142,20 @@ impl Engine {
             stats: EngineStats::default(),
             methods: HashMap::new(),
             routes: declared_routes(config),
+            batch: BatchLink::default(),
+            last_ep: None,
         }
+    }
+
+    /// Reads batch baselines and the client model's verdicts from `reader`.
+    pub fn with_batch(mut self, reader: BatchReader) -> Self {
+        self.batch = BatchLink::new(reader);
+        self
+    }
+
+    /// The endpoint (`METHOD /template`) the last processed event went to.
+    pub fn last_endpoint(&self) -> Option<&str> {
+        self.last_ep.map(|i| &*self.endpoints[i].name)
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -210,6 +228,7 @@ impl Engine {
                 now,
             )
         };
+        self.last_ep = ep;
         let principal = principal(ev);
         let primary = principal.unwrap_or(ClientRef::Ip(ev.client_ip));
         let primary_hash = primary.hash64();
@@ -218,9 +237,10 @@ impl Engine {
             let e = &mut self.endpoints[i];
             if let Some(b) = e.advance(now, self.s.bucket_ms) {
                 let warm = !learning && e.base.requests.n >= 30;
+                let hour = self.batch.hour(&e.name, b.start_ms);
                 det::auth_failure_spike::endpoint(&d.auth_failure_spike, &mut ctx, e, &b, warm);
-                det::volume_anomaly::check(&d.volume_anomaly, &mut ctx, e, &b, warm);
-                det::latency_anomaly::check(&d.latency_anomaly, &mut ctx, e, &b, warm);
+                det::volume_anomaly::check(&d.volume_anomaly, &mut ctx, e, &b, warm, hour);
+                det::latency_anomaly::check(&d.latency_anomaly, &mut ctx, e, &b, warm, hour);
                 det::error_burst::check(&d.error_burst, &mut ctx, e, &b);
             }
             e.record(ev, now, primary_hash);
@@ -300,6 +320,14 @@ impl Engine {
             if let Some(slot) = primary_slot {
                 let c = self.clients.at_mut(slot);
                 det::signature::check(&d.signature, &mut ctx, c, who, ev);
+                det::mass_assignment::check(
+                    &d.mass_assignment,
+                    &mut ctx,
+                    c,
+                    who,
+                    ev,
+                    endpoint_name,
+                );
                 det::scraping::volume(&d.scraping, &mut ctx, c, who, p95);
                 if let (Some(obj), Some(i)) = (resolved.object, ep)
                     && is_object_method(&ev.method)
@@ -411,6 +439,31 @@ impl Engine {
     pub fn tick(&mut self, now_ms: u64) -> usize {
         self.decider.sweep(now_ms);
         self.clients.evict_idle(now_ms, self.s.idle_ms)
+    }
+
+    /// On the worker's timer: reports the clients a new batch run found unusual
+    /// (`unusual_client`), each at most once per cooldown, and decides on them.
+    pub fn batch_tick(&mut self, now_ms: u64, out: &mut Output) {
+        let cfg = &self.s.detectors.unusual_client;
+        let cooldown = cfg.cooldown.duration().as_millis() as u64;
+        let (unusual, window_start_ms) = self.batch.new_unusual(now_ms, cooldown);
+        let first = out.findings.len();
+        let mut ctx = Ctx {
+            now_ms,
+            window_ms: self.s.window_ms,
+            out: &mut out.findings,
+            rng: &mut self.rng,
+        };
+        for u in &unusual {
+            det::unusual_client::check(cfg, &mut ctx, u, window_start_ms);
+        }
+        for f in &mut out.findings[first..] {
+            self.stats.findings += 1;
+            if let Some(b) = self.decider.decide(f, now_ms) {
+                self.stats.blocks += 1;
+                out.blocks.push(b);
+            }
+        }
     }
 
     /// Forgets that a scope is blocked (lifted by an operator).

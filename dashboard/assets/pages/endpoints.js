@@ -1,4 +1,6 @@
-// Endpoint inventory: declared and discovered endpoints, shadow ones highlighted.
+// Endpoint inventory: declared and discovered endpoints, shadow ones highlighted;
+// with an OpenAPI spec, each endpoint's drift (in spec, zombie, shadow, probed),
+// the parameters sent that the spec does not declare, and unused operations.
 
 import { api } from '../api.js';
 import { h, clear, fmtInt, fmtRate, fmtMs, timeEl, tableWrap, emptyRow } from '../util.js';
@@ -42,12 +44,31 @@ function authSeen(e) {
     h('span', { class: `tag auth-${safeClass(k)}`, title: `${fmtInt(n)} requests` }, k)));
 }
 
+const DRIFT = {
+  in_spec: ['in-spec', 'in spec', 'An operation of the OpenAPI spec'],
+  zombie: ['zombie-badge', 'zombie', 'Deprecated in the spec, still called'],
+  shadow: ['shadow-badge', 'shadow', 'Not in the spec, answered by the service'],
+  probed: ['probed', 'probed', 'Not in the spec; the service only answered 404'],
+};
+
+function source(e) {
+  if (e.drift) {
+    const [cls, label, title] = DRIFT[e.drift] || ['probed', e.drift, ''];
+    return h('span', { class: `badge ${cls}`, title: e.operation_id ? `${title} (${e.operation_id})` : title }, label);
+  }
+  return e.declared ? h('span', { class: 'badge declared' }, 'declared') : h('span', { class: 'badge discovered' }, 'discovered');
+}
+
 function row(e) {
+  const shadowTitle = e.drift ? DRIFT.shadow[2] : 'Seen in traffic but not declared in the configuration';
+  const params = (e.undeclared_params || []);
   return h('tr', { class: e.shadow ? 'endpoint shadow' : 'endpoint' },
     h('td', { class: 'template' }, h('span', { class: `method m-${safeClass(e.method)}` }, e.method || '?'), ' ',
       h('a', { class: 'mono plain', href: `#/findings?endpoint=${encodeURIComponent(`${e.method} ${e.template}`)}`, title: 'Findings for this endpoint' },
-        e.template || ''), e.shadow ? h('span', { class: 'badge shadow-badge', title: 'Seen in traffic but not declared in the configuration' }, 'shadow') : null),
-    h('td', {}, e.declared ? h('span', { class: 'badge declared' }, 'declared') : h('span', { class: 'badge discovered' }, 'discovered')),
+        e.template || ''), e.shadow ? h('span', { class: 'badge shadow-badge', title: shadowTitle }, 'shadow') : null,
+      e.drift === 'zombie' ? h('span', { class: 'badge zombie-badge', title: DRIFT.zombie[2] }, 'zombie') : null,
+      params.length ? h('span', { class: 'muted small mono undeclared-params', title: 'Parameters sent that the spec does not declare' }, `undeclared: ${params.join(', ')}`) : null),
+    h('td', {}, source(e)),
     h('td', { class: 'num' }, fmtInt(e.requests)),
     h('td', { class: 'num', title: `10 min ${fmtRate(e.rate_10m)}/s · 1 h ${fmtRate(e.rate_1h)}/s` }, fmtRate(e.rate_1m)),
     h('td', {}, statusMix(e.status_classes)),
@@ -82,6 +103,24 @@ export async function render(ctx) {
   root.appendChild(card(null, slot));
 
   let items = [];
+  let unused = null;
+  let spec = null;
+  const unusedSlot = h('div', {});
+  root.appendChild(unusedSlot);
+
+  function drawUnused() {
+    clear(unusedSlot);
+    if (!unused) return;
+    const list = h('tbody', {});
+    if (!unused.length) list.appendChild(emptyRow(3, 'Every operation of the spec was called.'));
+    unused.forEach((u) => list.appendChild(h('tr', {},
+      h('td', { class: 'template' }, h('span', { class: `method m-${safeClass(u.method)}` }, u.method || '?'), ' ', h('span', { class: 'mono' }, u.path || '')),
+      h('td', { class: 'mono' }, u.operation_id || ''),
+      h('td', {}, u.deprecated ? h('span', { class: 'badge zombie-badge' }, 'deprecated') : null))));
+    unusedSlot.appendChild(card(`Unused spec operations${spec ? ` · ${spec.title}` : ''}`,
+      tableWrap(h('table', { class: 'data unused-ops' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Operation'), h('th', {}, 'operationId'), h('th', {}, ''))), list))));
+  }
 
   function draw() {
     const q = search.value.trim().toLowerCase();
@@ -90,7 +129,8 @@ export async function render(ctx) {
       .filter((e) => !q || `${e.method} ${e.template}`.toLowerCase().includes(q))
       .sort(SORTS[sortSel.value].cmp);
     const shadows = items.filter((e) => e.shadow).length;
-    count.textContent = `${items.length} endpoints, ${shadows} shadow`;
+    const zombies = items.filter((e) => e.drift === 'zombie').length;
+    count.textContent = `${items.length} endpoints, ${shadows} shadow` + (spec ? `, ${zombies} zombie, ${unused ? unused.length : 0} spec operations unused` : '');
     const body = h('tbody', {});
     if (!shown.length) body.appendChild(emptyRow(12, items.length ? 'No endpoint matches.' : 'No endpoints seen yet.'));
     shown.forEach((e) => body.appendChild(row(e)));
@@ -113,7 +153,10 @@ export async function render(ctx) {
     try {
       const res = await api('/api/endpoints', { signal: ctx.signal });
       items = res.items || [];
+      unused = res.unused || null;
+      spec = res.spec || null;
       draw();
+      drawUnused();
     } catch (e) {
       if (e.name !== 'AbortError') clear(slot).appendChild(errorBox(e, () => load()));
     }

@@ -1,10 +1,10 @@
 // Findings list: filters, "Load more" pagination, live rows at the top.
 
-import { api } from '../api.js';
+import { api, download } from '../api.js';
 import {
   h, clear, KINDS, SEVERITIES, kindLabel, severityRank, emptyRow, tableWrap,
 } from '../util.js';
-import { findingsHead, findingRow, pageHeader, card, errorBox } from '../components.js';
+import { findingsHead, findingRow, pageHeader, card, errorBox, toast } from '../components.js';
 
 const PAGE = 50;
 
@@ -59,7 +59,34 @@ export async function render(ctx) {
   const more = h('button', { type: 'button', class: 'btn', id: 'load-more', hidden: true }, 'Load more');
   const errSlot = h('div', {});
 
-  root.appendChild(pageHeader('Findings', status));
+  // Export (Parquet, for polars, pandas or DuckDB): findings of the kind filter,
+  // or every request event, over the chosen span.
+  const spanSel = h('select', { id: 'x-since', name: 'since', title: 'How far back to export' },
+    ['15m', '1h', '6h', '24h', '7d'].map((v) => h('option', { value: v }, `last ${v}`)));
+  spanSel.value = '1h';
+  const exportBtn = (data, label) => {
+    const b = h('button', { type: 'button', class: 'btn', id: `export-${data}` }, label);
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try {
+        const query = { data, since: spanSel.value };
+        if (data === 'findings' && kindSel.value) query.kind = kindSel.value;
+        const name = await download('/api/export', query);
+        toast(`Saved ${name}`);
+      } catch (e) {
+        toast(e.message || 'Export failed', 'error');
+      } finally {
+        b.disabled = false;
+      }
+    });
+    return b;
+  };
+  const exportTools = h('div', { class: 'export-tools' },
+    spanSel,
+    exportBtn('findings', 'Export findings'),
+    exportBtn('events', 'Export events'));
+
+  root.appendChild(pageHeader('Findings', status, exportTools));
   root.appendChild(card(null, form, { cls: 'filters-card' }));
   root.appendChild(card(null, [errSlot, tableWrap(table), h('div', { class: 'load-more' }, more)]));
 

@@ -5,6 +5,7 @@
 
 mod blocks;
 mod clients;
+pub mod export;
 mod findings;
 mod inventory;
 mod siem;
@@ -39,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/siem"),
     ("get", "/api/siem/dead-letters"),
     ("get", "/api/fleet"),
+    ("get", "/api/export"),
     ("get", "/api/stream"),
     ("get", "/api/openapi.json"),
 ];
@@ -61,6 +63,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/siem", get(siem::status))
         .route("/api/siem/dead-letters", get(siem::dead_letters))
         .route("/api/fleet", get(fleet))
+        .route("/api/export", get(export::export))
         .route("/api/stream", get(stream::stream))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)

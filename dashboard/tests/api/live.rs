@@ -29,6 +29,8 @@ fn endpoint(template: &str, declared: bool) -> EndpointInfo {
         bytes_out_avg: 100.0,
         latency_counts: vec![7, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         latency_sum_us: 12_000,
+        upstream_answered: 0,
+        params_seen: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod auth;
 mod blocks;
+mod export;
 mod findings;
 mod live;
 mod openapi;
@@ -41,6 +42,8 @@ pub struct Fake {
     pub allow: Vec<BlockScope>,
     pub clients: Vec<ClientSummary>,
     pub siem: Mutex<palisade_models::SiemStatus>,
+    /// Exports asked for; answered with `PAR1` bytes.
+    pub exports: Mutex<Vec<palisade_dashboard::Export>>,
 }
 
 impl Control for Fake {
@@ -85,6 +88,20 @@ impl Control for Fake {
         Box::pin(async move { found })
     }
 
+    fn export(
+        &self,
+        what: palisade_dashboard::Export,
+    ) -> BoxFuture<'static, Result<palisade_dashboard::ExportFile, palisade_dashboard::ExportError>>
+    {
+        self.exports.lock().unwrap().push(what);
+        Box::pin(async {
+            Ok(palisade_dashboard::ExportFile {
+                bytes: b"PAR1 not really PAR1".to_vec(),
+                rows: 7,
+            })
+        })
+    }
+
     fn counters(&self) -> Counters {
         Counters {
             requests_total: 1000,
@@ -119,6 +136,7 @@ impl Admin {
             allow,
             clients: live.top_talkers.clone(),
             siem: Mutex::default(),
+            exports: Mutex::default(),
         });
         let clock = Arc::new(ManualClock::new(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(NOW_MS),

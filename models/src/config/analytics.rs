@@ -348,6 +348,28 @@ detector_config! {
     }
 }
 
+detector_config! {
+    /// `[analytics.detectors.mass_assignment]`: one request carrying body
+    /// properties an OpenAPI operation does not accept and that grant
+    /// privileges or set server-owned state (`openapi.mass_assignment_fields`,
+    /// `readOnly`, the returned resource's own) is a finding, reported again for
+    /// the same client after two windows at the earliest.
+    MassAssignmentConfig {}
+    /// `[analytics.detectors.unusual_client]`: clients the client-behaviour model
+    /// (`[batch.model]`) finds far from every cluster of ordinary clients.
+    UnusualClientConfig {
+        /// Score above which a client is reported: its distance to the nearest
+        /// cluster centre over the distance within which 99% of that cluster's
+        /// clients lie. Default: 2.
+        min_score: f64 = 2.0,
+        /// Requests a client needs in the window to be scored. Default: 20.
+        min_requests: u32 = 20,
+        /// The same client is reported again after this long at the earliest.
+        /// Default: 1h.
+        cooldown: Dur = dur("1h"),
+    }
+}
+
 /// `[analytics.detectors]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -374,6 +396,9 @@ pub struct DetectorsConfig {
     pub new_endpoint: NewEndpointConfig,
     #[serde(default)]
     pub signature: SignatureDetectorConfig,
+    #[serde(default)]
+    pub mass_assignment: MassAssignmentConfig,
+    pub unusual_client: UnusualClientConfig,
 }
 
 impl AnalyticsConfig {
@@ -409,6 +434,19 @@ impl AnalyticsConfig {
             }
         }
         let d = &self.detectors;
+        let u = &d.unusual_client;
+        u.cooldown.check(
+            "analytics.detectors.unusual_client.cooldown",
+            "a duration such as 1h",
+            p,
+        );
+        if !(u.min_score.is_finite() && u.min_score > 0.0) {
+            p.push(
+                "analytics.detectors.unusual_client.min_score",
+                format!("{} is not a positive number", u.min_score),
+                "1 is the edge of a cluster; 2 (the default) twice as far out",
+            );
+        }
         for (key, share) in [
             (
                 "analytics.detectors.auth_failure_spike.client_ratio",

@@ -9,12 +9,14 @@
 mod admin;
 mod analytics;
 mod auth;
+mod batch;
 mod blocks;
 mod fleet;
 mod jwt;
 mod limits;
 mod log;
 mod login;
+mod openapi;
 mod proxy;
 mod routes;
 mod siem;
@@ -32,10 +34,11 @@ pub use admin::AdminConfig;
 pub use analytics::{
     AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
     CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
-    LatencyAnomalyConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
-    SignatureDetectorConfig, StoreConfig, VolumeAnomalyConfig,
+    LatencyAnomalyConfig, MassAssignmentConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
+    SignatureDetectorConfig, StoreConfig, UnusualClientConfig, VolumeAnomalyConfig,
 };
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
+pub use batch::{BatchConfig, ModelConfig, SegmentsConfig};
 pub use blocks::StaticBlock;
 pub use fleet::{ClusterLimitFailure, FleetConfig};
 pub use jwt::{
@@ -44,6 +47,7 @@ pub use jwt::{
 pub use limits::{ClientKeyKind, Rate, RateLimitsConfig, RouteRateLimit};
 pub use log::{LogConfig, LogFormat};
 pub use login::{LoginConfig, Pattern};
+pub use openapi::{OpenApiConfig, UnknownPolicy, ValidationMode};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
 pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
 pub use siem::{SchemaName, SiemConfig, SinkConfig, SinkType, SyslogTransport, WhenFull};
@@ -67,6 +71,9 @@ pub struct Config {
     /// The service's declared endpoints.
     #[serde(default)]
     pub route: Vec<RouteConfig>,
+    /// The service's OpenAPI document: routes and request validation.
+    #[serde(default)]
+    pub openapi: OpenApiConfig,
     /// The attack-signature engine.
     #[serde(default)]
     pub signatures: SignaturesConfig,
@@ -104,6 +111,9 @@ pub struct Config {
     /// sidecars of the service, through Redis.
     #[serde(default)]
     pub fleet: FleetConfig,
+    /// Batch analytics: the event window, baselines, client model, segments.
+    #[serde(default)]
+    pub batch: BatchConfig,
 }
 
 impl Config {
@@ -151,9 +161,10 @@ impl Config {
     fn validate(&self, p: &mut Problems) {
         self.proxy.validate(p);
         self.upstream.validate(p);
-        routes::validate(&self.routes, &self.route, p);
+        routes::validate(&self.routes, &self.route, self.openapi.spec.is_some(), p);
+        self.openapi.validate(p);
         self.auth.validate(p);
-        routes::validate_auth(&self.route, &self.auth, p);
+        routes::validate_auth(&self.route, &self.auth, self.openapi.spec.is_some(), p);
         self.rate_limits.validate(p);
         self.signatures.validate(p);
         limits::validate_route_caps(&self.route, &self.proxy.limits, p);
@@ -165,6 +176,7 @@ impl Config {
         self.admin.validate(p);
         self.siem.validate(p);
         self.fleet.validate(p);
+        self.batch.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);
         }

@@ -10,7 +10,7 @@ use super::limits::RouteRateLimit;
 use super::login::LoginConfig;
 
 /// `[routes]`: defaults for every route, and the undeclared-path policy.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutesConfig {
     /// Requests that match no declared route: "deny" answers 404 `unknown_route`
@@ -42,13 +42,33 @@ pub enum UnknownRoutes {
     Allow,
 }
 
-/// `[[route]]`: one declared endpoint.
-#[derive(Debug, Deserialize)]
+/// `[[route]]`: one declared endpoint, or the policy of an OpenAPI operation.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Path template: literal segments, `{name}` for one segment, `{*name}` for
-    /// the rest of the path, e.g. "/api/users/{id}" or "/files/{*path}". Required.
+    /// the rest of the path, e.g. "/api/users/{id}" or "/files/{*path}".
+    /// Required unless `operation_id` is set. A path and methods equal to an
+    /// OpenAPI operation's set that operation's policy instead of adding a route.
+    #[serde(default)]
     pub path: String,
+    /// The `operationId` of the OpenAPI operation (`[openapi] spec`) whose
+    /// policy this entry sets, instead of declaring a route of its own.
+    /// Default: none.
+    #[serde(default)]
+    pub operation_id: Option<String>,
+    /// OpenAPI request validation on this operation: "block", "detect" or
+    /// "off". Default: `openapi.validation`.
+    #[serde(default)]
+    pub validation: Option<super::ValidationMode>,
+    /// Query parameters the operation does not declare: "allow", "flag" or
+    /// "reject". Default: `openapi.unknown_query`.
+    #[serde(default)]
+    pub unknown_query: Option<super::UnknownPolicy>,
+    /// Body properties the operation does not declare: "allow", "flag" or
+    /// "reject". Default: `openapi.unknown_fields`.
+    #[serde(default)]
+    pub unknown_fields: Option<super::UnknownPolicy>,
     /// Methods the route serves, e.g. ["GET", "PUT"]. Default: [] (any method).
     #[serde(default)]
     pub methods: Vec<String>,
@@ -58,9 +78,10 @@ pub struct RouteConfig {
     pub max_body_bytes: Option<u64>,
     /// Who may call the route: "none", "api_key" (a key from `[auth.api_keys]`),
     /// "jwt" (a bearer token verified by `[auth.jwt]`), or "jwt_or_api_key".
-    /// Without a valid credential: 401 `unauthenticated`. Default: "none".
+    /// Without a valid credential: 401 `unauthenticated`. Default: "none"; for
+    /// an OpenAPI operation, what its security requirements ask for.
     #[serde(default)]
-    pub auth: RouteAuth,
+    pub auth: Option<RouteAuth>,
     /// Scopes the caller's credential must all grant; otherwise 403 `forbidden`.
     /// Default: [].
     #[serde(default)]
@@ -123,8 +144,13 @@ const TEMPLATE_HINT: &str =
 
 /// Checks the routes as a whole: templates, methods, duplicates, and that a
 /// `deny` policy has something to allow.
-pub(crate) fn validate(routes: &RoutesConfig, declared: &[RouteConfig], p: &mut Problems) {
-    if routes.unknown == UnknownRoutes::Deny && declared.is_empty() {
+pub(crate) fn validate(
+    routes: &RoutesConfig,
+    declared: &[RouteConfig],
+    spec: bool,
+    p: &mut Problems,
+) {
+    if routes.unknown == UnknownRoutes::Deny && declared.is_empty() && !spec {
         p.push(
             "routes.unknown",
             "no [[route]] is declared and undeclared paths are denied: every request would get 404",
@@ -138,55 +164,8 @@ pub(crate) fn validate(routes: &RoutesConfig, declared: &[RouteConfig], p: &mut 
         std::collections::HashMap::new();
     for (i, r) in declared.iter().enumerate() {
         let key = format!("route[{i}]");
-        if !r.path.starts_with('/') {
-            p.push(
-                format!("{key}.path"),
-                format!("`{}` does not start with /", r.path),
-                TEMPLATE_HINT,
-            );
-            continue;
-        }
-        let methods: Vec<Option<String>> = if r.methods.is_empty() {
-            vec![None]
-        } else {
-            r.methods.iter().map(|m| Some(m.to_string())).collect()
-        };
-        for (j, m) in methods.iter().enumerate() {
-            if let Some(m) = m
-                && (http::Method::from_bytes(m.as_bytes()).is_err()
-                    || m.bytes().any(|b| b.is_ascii_lowercase()))
-            {
-                p.push(
-                    format!("{key}.methods[{j}]"),
-                    format!("`{m}` is not an HTTP method"),
-                    "write methods in capitals, such as GET, POST, PUT, PATCH, DELETE",
-                );
-                continue;
-            }
-            if seen.contains(&(r.path.clone(), m.clone())) {
-                p.push(
-                    format!("{key}.path"),
-                    format!(
-                        "`{}` is declared twice for {}",
-                        r.path,
-                        m.as_deref().unwrap_or("any method")
-                    ),
-                    "declare each path and method once",
-                );
-                continue;
-            }
-            seen.push((r.path.clone(), m.clone()));
-            if let Err(e) = routers
-                .entry(m.clone())
-                .or_default()
-                .insert(r.path.clone(), ())
-            {
-                p.push(
-                    format!("{key}.path"),
-                    format!("`{}`: {e}", r.path),
-                    TEMPLATE_HINT,
-                );
-            }
+        if validate_operation(r, &key, spec, p) {
+            validate_template(r, &key, &mut seen, &mut routers, p);
         }
         if r.max_body_bytes.is_some_and(|b| b > MAX_BODY_CAP) {
             p.push(
@@ -216,11 +195,121 @@ pub(crate) fn validate(routes: &RoutesConfig, declared: &[RouteConfig], p: &mut 
 
 const MAX_BODY_CAP: u64 = 1 << 40;
 
+/// Checks one entry's template and methods, as the proxy will insert them.
+fn validate_template(
+    r: &RouteConfig,
+    key: &str,
+    seen: &mut Vec<(String, Option<String>)>,
+    routers: &mut std::collections::HashMap<Option<String>, matchit::Router<()>>,
+    p: &mut Problems,
+) {
+    if !r.path.starts_with('/') {
+        p.push(
+            format!("{key}.path"),
+            format!("`{}` does not start with /", r.path),
+            TEMPLATE_HINT,
+        );
+        return;
+    }
+    let methods: Vec<Option<String>> = if r.methods.is_empty() {
+        vec![None]
+    } else {
+        r.methods.iter().map(|m| Some(m.to_string())).collect()
+    };
+    for (j, m) in methods.iter().enumerate() {
+        if let Some(m) = m
+            && (http::Method::from_bytes(m.as_bytes()).is_err()
+                || m.bytes().any(|b| b.is_ascii_lowercase()))
+        {
+            p.push(
+                format!("{key}.methods[{j}]"),
+                format!("`{m}` is not an HTTP method"),
+                "write methods in capitals, such as GET, POST, PUT, PATCH, DELETE",
+            );
+            continue;
+        }
+        if seen.contains(&(r.path.clone(), m.clone())) {
+            p.push(
+                format!("{key}.path"),
+                format!(
+                    "`{}` is declared twice for {}",
+                    r.path,
+                    m.as_deref().unwrap_or("any method")
+                ),
+                "declare each path and method once",
+            );
+            continue;
+        }
+        seen.push((r.path.clone(), m.clone()));
+        if let Err(e) = routers
+            .entry(m.clone())
+            .or_default()
+            .insert(r.path.clone(), ())
+        {
+            p.push(
+                format!("{key}.path"),
+                format!("`{}`: {e}", r.path),
+                TEMPLATE_HINT,
+            );
+        }
+    }
+}
+
+/// Checks the OpenAPI keys of one entry; false when the entry names an
+/// operation by id, so it has no template of its own to check.
+fn validate_operation(r: &RouteConfig, key: &str, spec: bool, p: &mut Problems) -> bool {
+    let openapi = r.operation_id.is_some()
+        || r.validation.is_some()
+        || r.unknown_query.is_some()
+        || r.unknown_fields.is_some();
+    if openapi && !spec {
+        p.push(
+            key.to_string(),
+            "sets OpenAPI policy (operation_id, validation, unknown_query or unknown_fields) \
+             but openapi.spec is not set",
+            "set openapi.spec to the service's OpenAPI document, or remove these keys",
+        );
+    }
+    match &r.operation_id {
+        Some(id) if id.is_empty() => {
+            p.push(
+                format!("{key}.operation_id"),
+                "an empty operation id",
+                "write the operationId as the spec spells it",
+            );
+            false
+        }
+        Some(_) if !r.path.is_empty() || !r.methods.is_empty() => {
+            p.push(
+                format!("{key}.operation_id"),
+                "names an operation and also sets path or methods",
+                "name the operation either by operation_id or by path and methods, not both",
+            );
+            false
+        }
+        Some(_) => false,
+        None if r.path.is_empty() => {
+            p.push(
+                format!("{key}.path"),
+                "missing",
+                "set path (such as \"/api/users/{id}\"), or operation_id to name an OpenAPI operation",
+            );
+            false
+        }
+        None => true,
+    }
+}
+
 /// Checks each route's auth against the credentials configured.
-pub(crate) fn validate_auth(declared: &[RouteConfig], auth: &super::AuthConfig, p: &mut Problems) {
+pub(crate) fn validate_auth(
+    declared: &[RouteConfig],
+    auth: &super::AuthConfig,
+    spec: bool,
+    p: &mut Problems,
+) {
     for (i, r) in declared.iter().enumerate() {
         let key = format!("route[{i}].auth");
-        match r.auth {
+        match r.auth.unwrap_or_default() {
             RouteAuth::Jwt if auth.jwt.key.is_empty() => p.push(
                 key,
                 "the route requires a JWT but no [[auth.jwt.key]] is configured",
@@ -237,11 +326,18 @@ pub(crate) fn validate_auth(declared: &[RouteConfig], auth: &super::AuthConfig, 
                 "the route requires an API key but no [[auth.api_keys.key]] is configured",
                 "add the keys' SHA-256 digests under [[auth.api_keys.key]]",
             ),
-            RouteAuth::None if !r.scopes.is_empty() => p.push(
-                format!("route[{i}].scopes"),
-                "scopes are required but the route takes no credential to grant them",
-                "set auth = \"jwt\" or \"api_key\", or remove scopes",
-            ),
+            // An OpenAPI operation's credential may come from its spec; the
+            // proxy checks those once the spec is read.
+            RouteAuth::None
+                if !r.scopes.is_empty()
+                    && (r.auth.is_some() || (!spec && r.operation_id.is_none())) =>
+            {
+                p.push(
+                    format!("route[{i}].scopes"),
+                    "scopes are required but the route takes no credential to grant them",
+                    "set auth = \"jwt\" or \"api_key\", or remove scopes",
+                )
+            }
             _ => {}
         }
     }

@@ -309,5 +309,6 @@ fn refusal_event(
         tls: info.tls,
         login: None,
         signatures: None,
+        schema: None,
     }
 }

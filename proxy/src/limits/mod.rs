@@ -11,7 +11,7 @@ mod key;
 mod store;
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use governor::clock::Clock as GovernorClock;
@@ -45,19 +45,26 @@ type KeyedLimiter =
     RateLimiter<LimitKey, BoundedStore<LimitKey>, LimitClock, NoOpMiddleware<Nanos>>;
 type DirectLimiter = RateLimiter<NotKeyed, InMemoryState, LimitClock, NoOpMiddleware<Nanos>>;
 
-/// Every route's limiters.
+/// Every route's limiters. Each route owns its limiter (so a route table
+/// rebuilt for a new OpenAPI spec carries the limiters of the routes it keeps);
+/// this only makes them and keeps a weak list for the sweeper.
 #[derive(Debug)]
 pub(crate) struct RateLimits {
-    /// By route index; None where the route has no limit.
-    routes: Vec<Option<RouteLimiter>>,
+    /// Every route limiter made, for the sweeper; dead ones are dropped by it.
+    /// Locked only when a route table is built and by the sweeper thread.
+    made: Mutex<Vec<Weak<RouteLimiter>>>,
     /// Shared by every undeclared path let through (`routes.rate_limit`).
-    undeclared: Option<RouteLimiter>,
+    undeclared: Option<Arc<RouteLimiter>>,
     keys: KeyRule,
     clock: LimitClock,
+    budget: u32,
+    /// True when the config sets any limit.
+    configured: bool,
 }
 
+/// One route's limits: per client and global.
 #[derive(Debug)]
-struct RouteLimiter {
+pub(crate) struct RouteLimiter {
     client: Option<ClientLimit>,
     global: Option<Limit<DirectLimiter>>,
 }
@@ -99,41 +106,49 @@ impl RateLimits {
         let clock = LimitClock(clock);
         let budget = config.rate_limits.new_keys_per_interval;
         let default = config.routes.rate_limit.as_ref();
-        let mut routes = Vec::with_capacity(config.route.len());
-        for r in &config.route {
-            let limit = r.rate_limit.as_ref().or(default);
-            routes.push(
-                limit
-                    .map(|l| RouteLimiter::build(l, budget, &clock))
-                    .transpose()?,
-            );
-        }
         let undeclared = default
-            .map(|l| RouteLimiter::build(l, budget, &clock))
+            .map(|l| RouteLimiter::build(l, budget, &clock).map(Arc::new))
             .transpose()?;
         Ok(RateLimits {
-            routes,
+            made: Mutex::default(),
             undeclared,
             keys: KeyRule::new(&config.rate_limits.client_key),
             clock,
+            budget,
+            configured: default.is_some() || config.route.iter().any(|r| r.rate_limit.is_some()),
         })
+    }
+
+    /// A new limiter for a route limited by `limit`.
+    pub(crate) fn route_limiter(
+        &self,
+        limit: &RouteRateLimit,
+    ) -> Result<Arc<RouteLimiter>, ProxyError> {
+        let l = Arc::new(RouteLimiter::build(limit, self.budget, &self.clock)?);
+        self.made
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&l));
+        Ok(l)
+    }
+
+    /// The limiter of undeclared paths let through.
+    pub(crate) fn undeclared(&self) -> Option<&RouteLimiter> {
+        self.undeclared.as_deref()
     }
 
     /// True when no route has a limit (no sweeper is needed).
     pub(crate) fn is_empty(&self) -> bool {
-        self.undeclared.is_none() && self.routes.iter().all(Option::is_none)
+        !self.configured
     }
 
-    /// Counts one request by `client` on `route` (None: an undeclared path).
+    /// Counts one request by `client` against `limiter` (the route's, or the
+    /// undeclared paths'); no limiter, no limit.
     pub(crate) fn check(
         &self,
-        route: Option<usize>,
+        limiter: Option<&RouteLimiter>,
         client: &ClientKeys<'_>,
     ) -> Result<(), Limited> {
-        let limiter = match route {
-            Some(i) => self.routes.get(i).and_then(Option::as_ref),
-            None => self.undeclared.as_ref(),
-        };
         let Some(l) = limiter else {
             return Ok(());
         };
@@ -168,7 +183,12 @@ impl RateLimits {
     /// clients still tracked and the overflow checks since start.
     pub(crate) fn sweep(&self) -> SweepReport {
         let mut report = SweepReport::default();
-        for l in self.routes.iter().flatten().chain(self.undeclared.as_ref()) {
+        let live: Vec<Arc<RouteLimiter>> = {
+            let mut made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
+            made.retain(|w| w.strong_count() > 0);
+            made.iter().filter_map(Weak::upgrade).collect()
+        };
+        for l in live.iter().chain(self.undeclared.as_ref()) {
             if let Some(c) = &l.client {
                 c.limit.limiter.retain_recent();
                 c.limit.limiter.shrink_to_fit();

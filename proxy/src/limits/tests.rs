@@ -5,13 +5,45 @@ use palisade_models::ManualClock;
 
 use super::*;
 
-fn limits(routes: &str, extra: &str) -> (RateLimits, Arc<ManualClock>) {
+/// The limits and each declared route's limiter, as the route table holds them.
+struct Limits {
+    limits: RateLimits,
+    routes: Vec<Option<Arc<RouteLimiter>>>,
+}
+
+impl Limits {
+    fn check(&self, route: Option<usize>, client: &ClientKeys<'_>) -> Result<(), Limited> {
+        let limiter = match route {
+            Some(i) => self.routes[i].as_deref(),
+            None => self.limits.undeclared(),
+        };
+        self.limits.check(limiter, client)
+    }
+
+    fn sweep(&self) -> SweepReport {
+        self.limits.sweep()
+    }
+}
+
+fn limits(routes: &str, extra: &str) -> (Limits, Arc<ManualClock>) {
     let text = format!("[upstream]\nurl = \"http://127.0.0.1:1\"\n{extra}\n{routes}");
     let config = Config::parse(&text).unwrap();
     let clock = Arc::new(ManualClock::new(
         UNIX_EPOCH + Duration::from_secs(1_000_000),
     ));
-    (RateLimits::build(&config, clock.clone()).unwrap(), clock)
+    let limits = RateLimits::build(&config, clock.clone()).unwrap();
+    let default = config.routes.rate_limit.as_ref();
+    let routes = config
+        .route
+        .iter()
+        .map(|r| {
+            r.rate_limit
+                .as_ref()
+                .or(default)
+                .map(|l| limits.route_limiter(l).unwrap())
+        })
+        .collect();
+    (Limits { limits, routes }, clock)
 }
 
 fn ip(n: u32) -> ClientKeys<'static> {
@@ -23,7 +55,7 @@ fn ip(n: u32) -> ClientKeys<'static> {
 }
 
 /// How many of `n` requests in a row are allowed.
-fn allowed(l: &RateLimits, route: Option<usize>, client: &ClientKeys<'_>, n: usize) -> usize {
+fn allowed(l: &Limits, route: Option<usize>, client: &ClientKeys<'_>, n: usize) -> usize {
     (0..n).filter(|_| l.check(route, client).is_ok()).count()
 }
 

@@ -24,6 +24,7 @@ use palisade_models::{Denial, DenyCode, Phase};
 use crate::body::{Meter, RequestBody};
 use crate::context::RequestCtx;
 use crate::headers::{self, Forwarded};
+use crate::routes::RouteTable;
 use crate::server::Worker;
 use crate::upstream::UpstreamBody;
 
@@ -37,17 +38,18 @@ fn denial(code: DenyCode) -> Denial {
 /// Reads the start of the request body before the upstream is contacted: the
 /// first frame always (so a malformed body is refused with 400 and never
 /// reaches it), and up to `want` bytes when a later phase must see them
-/// (signatures, a login's username). Returns the body to send on and the bytes
-/// read ahead. The read shares the header-read timeout, so a client trickling
-/// its body cannot hold the request here.
+/// (signatures, a login's username, an OpenAPI body check). Returns the body
+/// to send on, the bytes read ahead, and whether they are the whole body. The
+/// read shares the header-read timeout, so a client trickling its body cannot
+/// hold the request here.
 pub(crate) async fn read_body(
     ctx: &mut RequestCtx,
     body: Incoming,
     w: &Worker,
     want: usize,
-) -> Result<(RequestBody, Bytes), Denial> {
+) -> Result<(RequestBody, Bytes, bool), Denial> {
     if body.is_end_stream() {
-        return Ok((RequestBody::Empty, Bytes::new()));
+        return Ok((RequestBody::Empty, Bytes::new(), true));
     }
     let mut body = body;
     let read = async {
@@ -56,30 +58,43 @@ pub(crate) async fn read_body(
         };
         let first = match first.into_data() {
             Ok(data) if data.len() < want && !body.is_end_stream() => data,
-            Ok(data) => return Ok(Some((Frame::data(data), None))),
-            Err(trailers) => return Ok(Some((trailers, None))),
+            Ok(data) => {
+                let whole = body.is_end_stream();
+                return Ok(Some((Frame::data(data), None, whole)));
+            }
+            Err(trailers) => return Ok(Some((trailers, None, false))),
         };
         let mut ahead = BytesMut::from(first);
         let mut then = None;
-        while ahead.len() < want && !body.is_end_stream() {
+        let mut whole = false;
+        while ahead.len() < want {
+            if body.is_end_stream() {
+                whole = true;
+                break;
+            }
             match body.frame().await.transpose()? {
-                None => break,
+                None => {
+                    whole = true;
+                    break;
+                }
                 Some(f) => match f.into_data() {
                     Ok(d) => ahead.extend_from_slice(&d),
                     Err(trailers) => {
                         then = Some(trailers);
+                        whole = true;
                         break;
                     }
                 },
             }
         }
-        Ok::<_, hyper::Error>(Some((Frame::data(ahead.freeze()), then)))
+        whole |= body.is_end_stream();
+        Ok::<_, hyper::Error>(Some((Frame::data(ahead.freeze()), then, whole)))
     };
-    let (first, then) =
+    let (first, then, whole) =
         match tokio::time::timeout(w.shared.settings.header_read_timeout, read).await {
             Err(_) => return Err(denial(DenyCode::HeaderTimeout)),
             Ok(Err(_)) => return Err(denial(DenyCode::BadRequest)),
-            Ok(Ok(None)) => return Ok((RequestBody::Empty, Bytes::new())),
+            Ok(Ok(None)) => return Ok((RequestBody::Empty, Bytes::new(), true)),
             Ok(Ok(Some(frames))) => frames,
         };
     let ahead = first.data_ref().cloned().unwrap_or_default();
@@ -89,7 +104,7 @@ pub(crate) async fn read_body(
         phase: Phase::Limit,
         code: DenyCode::BodyTooLarge,
     })?;
-    Ok((body, ahead))
+    Ok((body, ahead, whole))
 }
 
 /// Sends the request upstream and returns the response head.
@@ -98,13 +113,14 @@ pub(crate) async fn forward(
     mut parts: http::request::Parts,
     body: RequestBody,
     w: &Worker,
+    table: &RouteTable,
 ) -> Result<Response<UpstreamBody>, Denial> {
     let s = &w.shared.settings;
     let meter = match &body {
         RequestBody::Stream(st) => Some(st.meter.clone()),
         RequestBody::Empty => None,
     };
-    let login = ctx.route.and_then(|i| w.shared.routes.get(i).login.clone());
+    let login = ctx.route.and_then(|i| table.get(i).login.clone());
     if login.as_ref().is_some_and(|l| l.reads_body()) {
         // The failure pattern is matched against the body as sent: ask for it
         // uncompressed. Login answers are small.

@@ -42,8 +42,11 @@ pub(crate) fn limit(
     if req.body().size_hint().exact().is_some_and(|len| len > max) {
         return Flow::deny(Phase::Limit, DenyCode::BodyTooLarge);
     }
-    let route = ctx.route;
-    if let Err(limited) = limits.check(route, &ctx.client()) {
+    let limiter = match route {
+        Some(r) => r.limiter.as_deref(),
+        None => limits.undeclared(),
+    };
+    if let Err(limited) = limits.check(limiter, &ctx.client()) {
         ctx.limited = Some(limited);
         return Flow::deny(Phase::Limit, DenyCode::RateLimited);
     }

@@ -161,10 +161,11 @@ fn record_is_block_or_unblock(record: &SiemRecord) -> bool {
 /// detectors statistical, the others behavioural.
 pub(crate) fn analytic_type(kind: FindingKind) -> (u32, &'static str) {
     match kind {
-        FindingKind::Signature => (1, "Rule"),
-        FindingKind::VolumeAnomaly | FindingKind::LatencyAnomaly | FindingKind::ErrorBurst => {
-            (3, "Statistical")
-        }
+        FindingKind::Signature | FindingKind::MassAssignment => (1, "Rule"),
+        FindingKind::VolumeAnomaly
+        | FindingKind::LatencyAnomaly
+        | FindingKind::ErrorBurst
+        | FindingKind::UnusualClient => (3, "Statistical"),
         FindingKind::AuthFailureSpike
         | FindingKind::BolaEnumeration
         | FindingKind::CredentialStuffing

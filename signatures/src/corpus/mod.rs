@@ -6,6 +6,7 @@
 //! Must not be used on the request path: it reads files and allocates freely.
 
 mod raw;
+pub mod samples;
 
 use std::fmt;
 use std::path::Path;

@@ -26,6 +26,8 @@ fn endpoint(method: &str, template: &str, requests: u64) -> EndpointInfo {
         bytes_out_avg: 512.5,
         latency_counts: vec![requests; 13],
         latency_sum_us: 800 * requests,
+        upstream_answered: 0,
+        params_seen: Vec::new(),
     }
 }
 

@@ -37,6 +37,7 @@ pub struct AppControl {
     pub allow: Allowlist,
     pub clock: SharedClock,
     pub siem: palisade_siem::SiemHandle,
+    pub fleet: Option<palisade_fleet::Fleet>,
     /// The OpenAPI spec, when one is configured, and the store's retention.
     pub spec: Option<(palisade_proxy::SpecHandle, Duration)>,
     /// Exports (batch analytics), when on.
@@ -46,6 +47,13 @@ pub struct AppControl {
 impl Control for AppControl {
     fn siem(&self) -> palisade_models::SiemStatus {
         self.siem.status()
+    }
+
+    fn fleet(&self) -> palisade_models::FleetLinkStatus {
+        self.fleet
+            .as_ref()
+            .map(palisade_fleet::Fleet::report)
+            .unwrap_or_default()
     }
 
     fn spec(&self) -> Option<palisade_dashboard::SpecView> {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use palisade_analytics::{Engine, Totals, TotalsSnapshot, Worker as AnalyticsWorker, WorkerHandle};
 use palisade_dashboard::{AdminState, Feed, Readiness, StatsKeeper, Token};
+use palisade_fleet::{BlockLink, Fleet};
 use palisade_models::block_table::BlockChange;
 use palisade_models::{
     Block, BlockId, BlockOrigin, BlockTable, BlockWriter, Config, LiveView, NewBlock, SharedClock,
@@ -47,6 +48,7 @@ pub struct Palisade {
     stop_tasks: CancellationToken,
     siem: SiemHandle,
     stop_siem: CancellationToken,
+    fleet: Option<Fleet>,
     /// The batch thread (issue 7), when batch analytics are on.
     batch: Option<palisade_batch::BatchHandle>,
 }
@@ -71,6 +73,8 @@ pub struct BlockControl {
     store: Arc<Store>,
     clock: SharedClock,
     feed: Arc<Feed>,
+    /// Where blocks made here go to reach the other sidecars (fleet mode only).
+    fleet: OnceLock<BlockLink>,
 }
 
 impl BlockControl {
@@ -112,6 +116,11 @@ impl BlockControl {
         };
         drop(w);
         self.feed.block(&published);
+        if !matches!(published.origin, BlockOrigin::Fleet | BlockOrigin::Config)
+            && let Some(link) = self.fleet.get()
+        {
+            link.published(&published);
+        }
         published
     }
 
@@ -120,8 +129,31 @@ impl BlockControl {
         self.remove_as(id, "operator", "removed").map(Arc::new)
     }
 
-    /// `remove`, audited as done by `actor` for `reason`.
+    /// `remove`, audited as done by `actor` for `reason`; the fleet hears of it.
     pub fn remove_as(&self, id: BlockId, actor: &str, reason: &str) -> Option<Block> {
+        let removed = self.lift(id, actor, reason)?;
+        if let Some(link) = self.fleet.get() {
+            link.lifted(&removed.scope, self.clock.now_ms());
+        }
+        Some(removed)
+    }
+
+    /// Removes a block lifted on another sidecar (not announced back).
+    pub fn remove_from_fleet(&self, id: BlockId, actor: &str) -> Option<Block> {
+        self.lift(id, actor, "lifted on another sidecar")
+    }
+
+    /// The blocks in force at `now_ms`.
+    pub fn in_force(&self, now_ms: u64) -> Vec<Arc<Block>> {
+        let list = self.lock().table().list();
+        list.into_iter().filter(|b| b.is_active(now_ms)).collect()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn lift(&self, id: BlockId, actor: &str, reason: &str) -> Option<Block> {
         let audit = AuditInfo {
             actor: actor.into(),
             reason: reason.into(),
@@ -189,6 +221,11 @@ impl PalisadeBuilder {
         // config error, and the outbox must queue from the first record on.
         let siem =
             Siem::build(&config.siem, store.clone()).context("setting up SIEM forwarding")?;
+        let fleet = if config.fleet.enabled {
+            Some(Fleet::build(&config.fleet).context("setting up the fleet link")?)
+        } else {
+            None
+        };
         let now = self.clock.now_ms();
         let stored = store.blocks().context("reading the stored blocks")?;
         let tee = Arc::new(Tee::new(config.tee.capacity));
@@ -229,7 +266,20 @@ impl PalisadeBuilder {
             store: store.clone(),
             clock: self.clock.clone(),
             feed: feed.clone(),
+            fleet: OnceLock::new(),
         });
+        let stop_tasks = CancellationToken::new();
+        if let Some(f) = &fleet {
+            let link = f.spawn_block_sync(blocks.clone(), self.clock.clone(), stop_tasks.clone());
+            let _ = blocks.fleet.set(link);
+            tracing::info!(service = %config.fleet.service, instance = %f.instance(), "joining the fleet");
+            tokio::spawn(crate::fleet::join_gate(
+                f.status().clone(),
+                ready.clone(),
+                config.fleet.join_timeout.duration(),
+                stop_tasks.clone(),
+            ));
+        }
         // Batch analytics (issue 7): the window the worker fills, the view the
         // engine reads, and the thread between them.
         let batch_parts = crate::batch::window(&config);
@@ -287,7 +337,6 @@ impl PalisadeBuilder {
         } else {
             None
         };
-        let stop_tasks = CancellationToken::new();
         tokio::spawn(sweep_blocks(blocks.clone(), stop_tasks.clone()));
         // The forwarders outlive the other tasks at shutdown, to send what the
         // analytics drain found.
@@ -317,6 +366,7 @@ impl PalisadeBuilder {
                 allow: palisade_models::Allowlist::new(&config.decisions),
                 clock: self.clock.clone(),
                 siem: siem.clone(),
+                fleet: fleet.clone(),
                 spec: proxy
                     .spec()
                     .map(|h| (h.clone(), config.store.retention.duration())),
@@ -353,6 +403,7 @@ impl PalisadeBuilder {
             stop_tasks,
             siem,
             stop_siem,
+            fleet,
             batch,
         })
     }
@@ -397,6 +448,11 @@ impl Palisade {
     /// The SIEM forwarders' status.
     pub fn siem(&self) -> &SiemHandle {
         &self.siem
+    }
+
+    /// The fleet link's health and counts (`enabled: false` when running alone).
+    pub fn fleet(&self) -> palisade_models::FleetLinkStatus {
+        self.fleet.as_ref().map(Fleet::report).unwrap_or_default()
     }
 
     pub fn proxy_stats(&self) -> &Arc<ProxyStats> {

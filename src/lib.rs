@@ -10,6 +10,7 @@ pub mod app;
 mod batch;
 pub mod cli;
 pub mod demo;
+mod fleet;
 pub mod logging;
 mod rules;
 mod siem;

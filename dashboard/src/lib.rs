@@ -83,10 +83,14 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(s): State<AdminState>) -> Response {
     let store = s.store.count_findings().is_ok();
     let upstream = s.ready.upstream().await;
-    let ready = store && upstream;
+    let fleet = !s
+        .ready
+        .fleet_joining
+        .load(std::sync::atomic::Ordering::Acquire);
+    let ready = store && upstream && fleet;
     let body = serde_json::json!({
         "ready": ready,
-        "checks": {"config": true, "store": store, "upstream": upstream},
+        "checks": {"config": true, "store": store, "upstream": upstream, "fleet": fleet},
     });
     let status = if ready {
         StatusCode::OK

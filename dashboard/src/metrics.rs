@@ -64,6 +64,64 @@ fn gauges(
 
 /// The SIEM sinks and the outbox, labelled by sink name (an operator's name for a
 /// receiver, never a client).
+/// The fleet link's health and counts; nothing when the sidecar runs alone.
+fn fleet(
+    enc: &mut DescriptorEncoder<'_>,
+    f: &palisade_models::FleetLinkStatus,
+) -> std::fmt::Result {
+    if !f.enabled {
+        return Ok(());
+    }
+    gauge(
+        enc,
+        "palisade_fleet_up",
+        "1 while Redis answers the fleet link, 0 while fleet sync is degraded.",
+        i64::from(f.up),
+    )?;
+    gauge(
+        enc,
+        "palisade_fleet_joined",
+        "1 once this sidecar synchronised with its fleet.",
+        i64::from(f.joined),
+    )?;
+    let counters: [(&str, &str, u64); 6] = [
+        (
+            "palisade_fleet_reconnects",
+            "Times the fleet link went down after being up.",
+            f.reconnects,
+        ),
+        (
+            "palisade_fleet_resyncs",
+            "Full reconciliations with the fleet's keys.",
+            f.resyncs,
+        ),
+        (
+            "palisade_fleet_blocks_sent",
+            "Blocks made here and shared with the fleet.",
+            f.blocks_sent,
+        ),
+        (
+            "palisade_fleet_blocks_received",
+            "Blocks made on other sidecars and enforced here.",
+            f.blocks_received,
+        ),
+        (
+            "palisade_fleet_lifts_sent",
+            "Unblocks made here and shared with the fleet.",
+            f.lifts_sent,
+        ),
+        (
+            "palisade_fleet_lifts_received",
+            "Unblocks made on other sidecars and applied here.",
+            f.lifts_received,
+        ),
+    ];
+    for (name, help, v) in counters {
+        counter(enc, name, help, &[(vec![], v)])?;
+    }
+    Ok(())
+}
+
 fn siem(enc: &mut DescriptorEncoder<'_>, status: &SiemStatus) -> std::fmt::Result {
     gauge(
         enc,
@@ -257,6 +315,7 @@ impl Collector for Scrape {
             c.connections_open as i64,
         )?;
         siem(&mut enc, &s.control.siem())?;
+        fleet(&mut enc, &s.control.fleet())?;
         Ok(())
     }
 }

@@ -60,6 +60,10 @@ pub trait Control: Send + Sync + 'static {
     fn counters(&self) -> Counters;
     /// The SIEM sinks and the outbox.
     fn siem(&self) -> palisade_models::SiemStatus;
+    /// The fleet link (`enabled: false` when the sidecar runs alone).
+    fn fleet(&self) -> palisade_models::FleetLinkStatus {
+        palisade_models::FleetLinkStatus::default()
+    }
     /// The OpenAPI spec in force, for drift; None without one.
     fn spec(&self) -> Option<SpecView> {
         None
@@ -131,6 +135,9 @@ pub struct Readiness {
     /// Where the upstream listens (`host`, `port`); tried when `/readyz` is asked
     /// and it has not answered yet. None: not tried (tests set `upstream`).
     pub target: Option<(String, u16)>,
+    /// True while the sidecar is joining its fleet (first synchronisation, at most
+    /// `fleet.join_timeout`): not ready yet.
+    pub fleet_joining: AtomicBool,
 }
 
 /// How long `/readyz` waits for the upstream to accept a connection.
@@ -142,6 +149,7 @@ impl Readiness {
         Self {
             upstream: AtomicBool::new(false),
             target: Some((host, port)),
+            fleet_joining: AtomicBool::new(false),
         }
     }
 

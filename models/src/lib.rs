@@ -15,6 +15,7 @@ pub mod config;
 pub mod endpoint;
 pub mod event;
 pub mod finding;
+pub mod fleet;
 pub mod live;
 pub mod siem;
 pub mod tee;
@@ -31,6 +32,7 @@ pub use event::{
     SchemaReport, SignatureMatch, UsernameHash, Violation, ViolationKind,
 };
 pub use finding::{Finding, FindingClient, FindingId, FindingKind, FindingRequest, Severity};
+pub use fleet::FleetLinkStatus;
 pub use live::{ClientName, ClientSummary, LATENCY_BUCKETS_US, LiveView};
 pub use siem::{
     DELIVERY_BUCKETS_S, DeniedSummary, SiemCategory, SiemEvent, SiemRecord, SiemSource, SiemStatus,

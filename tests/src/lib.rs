@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod raw;
+pub mod redis;
 pub mod sidecar;
 pub mod syslog;
 pub mod tls;

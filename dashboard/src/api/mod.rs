@@ -39,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/stats"),
     ("get", "/api/siem"),
     ("get", "/api/siem/dead-letters"),
+    ("get", "/api/fleet"),
     ("get", "/api/export"),
     ("get", "/api/stream"),
     ("get", "/api/openapi.json"),
@@ -61,10 +62,18 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/stats", get(inventory::stats))
         .route("/api/siem", get(siem::status))
         .route("/api/siem/dead-letters", get(siem::dead_letters))
+        .route("/api/fleet", get(fleet))
         .route("/api/export", get(export::export))
         .route("/api/stream", get(stream::stream))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
+}
+
+/// `/api/fleet`: the fleet link's health and counts.
+async fn fleet(
+    axum::extract::State(s): axum::extract::State<AdminState>,
+) -> axum::Json<palisade_models::FleetLinkStatus> {
+    axum::Json(s.control.fleet())
 }
 
 async fn openapi() -> Response {

@@ -11,6 +11,7 @@ mod analytics;
 mod auth;
 mod batch;
 mod blocks;
+mod fleet;
 mod jwt;
 mod limits;
 mod log;
@@ -39,6 +40,7 @@ pub use analytics::{
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use batch::{BatchConfig, ModelConfig, SegmentsConfig};
 pub use blocks::StaticBlock;
+pub use fleet::{ClusterLimitFailure, FleetConfig};
 pub use jwt::{
     JwtAlgorithm, JwtConfig, JwtKeyConfig, JwtKeyFamily, JwtKeySource, JwtUpstreamHeaders,
 };
@@ -105,6 +107,10 @@ pub struct Config {
     /// Forwarding to SIEMs through the store's outbox.
     #[serde(default)]
     pub siem: SiemConfig,
+    /// Sharing blocks, cluster-wide limits and detection counters with the other
+    /// sidecars of the service, through Redis.
+    #[serde(default)]
+    pub fleet: FleetConfig,
     /// Batch analytics: the event window, baselines, client model, segments.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -169,6 +175,7 @@ impl Config {
         self.store.validate(p);
         self.admin.validate(p);
         self.siem.validate(p);
+        self.fleet.validate(p);
         self.batch.validate(p);
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);

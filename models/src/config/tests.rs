@@ -273,3 +273,35 @@ fn login_routes_are_checked() {
         ]
     );
 }
+
+#[test]
+fn fleet_mode_needs_a_service_and_keeps_the_password_out_of_the_file() {
+    let base = MINIMAL;
+    // Off by default, and off it checks nothing beyond its durations.
+    let c = Config::parse(base).unwrap();
+    assert!(!c.fleet.enabled);
+    let err = Config::parse(&format!(
+        "{base}[fleet]\nenabled = true\nurl = \"redis://:hunter2@redis:6379/0\"\nheartbeat = \"0s\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        keys(&err),
+        ["fleet.heartbeat", "fleet.url", "fleet.service"],
+        "{err}"
+    );
+    assert!(err.problems[1].hint.contains("password_env"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = Config::parse(&format!(
+        "{base}[fleet]\nenabled = true\nurl = \"http://redis:6379\"\nservice = \"orders api\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(keys(&err), ["fleet.url", "fleet.service"], "{err}");
+    let ok = Config::parse(&format!(
+        "{base}[fleet]\nenabled = true\nurl = \"rediss://palisade@redis:6380/2\"\nservice = \"orders-api\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        ok.fleet.command_timeout.duration(),
+        std::time::Duration::from_millis(250)
+    );
+}

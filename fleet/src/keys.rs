@@ -1,0 +1,45 @@
+//! Owns the names of the fleet's Redis keys and channels, all under
+//! `palisade:{service}:` so one Redis can serve several services.
+
+use palisade_models::BlockScope;
+
+/// Key and channel names for one service.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(service: &str) -> Self {
+        Self {
+            prefix: format!("palisade:{service}:"),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        self.prefix
+            .trim_start_matches("palisade:")
+            .trim_end_matches(':')
+    }
+
+    /// A block in force: its JSON, expiring with it.
+    pub fn block(&self, scope: &BlockScope) -> String {
+        format!("{}block:{scope}", self.prefix)
+    }
+
+    /// What `SCAN MATCH` finds every block by.
+    pub fn block_pattern(&self) -> String {
+        format!("{}block:*", self.prefix)
+    }
+
+    /// When a scope was last lifted (ms since the epoch): a block made before it
+    /// is not put back by a sidecar that did not hear of the lift.
+    pub fn lifted(&self, scope: &BlockScope) -> String {
+        format!("{}lifted:{scope}", self.prefix)
+    }
+
+    /// Where block changes are announced.
+    pub fn block_channel(&self) -> String {
+        format!("{}blocks", self.prefix)
+    }
+}

@@ -247,6 +247,12 @@ impl PalisadeBuilder {
                 blocks: table.clone(),
                 tee: tee.clone(),
                 clock: self.clock.clone(),
+                cluster: fleet.as_ref().map(|f| {
+                    f.cluster_limiter(
+                        config.fleet.cluster_limit_failure
+                            == palisade_models::config::ClusterLimitFailure::Open,
+                    )
+                }),
             },
         )?
         .start()?;

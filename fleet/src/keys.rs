@@ -38,6 +38,11 @@ impl Keys {
         format!("{}lifted:{scope}", self.prefix)
     }
 
+    /// A shared rate-limit bucket (its theoretical arrival time).
+    pub fn limit(&self, bucket: &str) -> String {
+        format!("{}limit:{bucket}", self.prefix)
+    }
+
     /// Where block changes are announced.
     pub fn block_channel(&self) -> String {
         format!("{}blocks", self.prefix)

@@ -9,6 +9,7 @@
 
 mod blocks;
 mod keys;
+mod limits;
 mod status;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ pub mod block;
 pub mod block_table;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod endpoint;
 pub mod event;

@@ -17,7 +17,7 @@ use palisade_openapi::Report;
 use crate::auth::Principal;
 use crate::conn::ConnInfo;
 use crate::jwt::{Identity, JwtError};
-use crate::limits::Limited;
+use crate::limits::{ClusterAsk, Limited};
 use crate::phases::record::Recorder;
 use crate::server::Shared;
 
@@ -50,6 +50,8 @@ pub(crate) struct RequestCtx {
     pub(crate) schema: Report,
     /// True when the validate phase refused the request.
     pub(crate) schema_denied: bool,
+    /// What a cluster limit still needs from the fleet (`limit_cluster`).
+    pub(crate) cluster_ask: Option<ClusterAsk>,
     pub(crate) conn: Arc<ConnInfo>,
 }
 
@@ -120,6 +122,7 @@ impl RequestCtx {
             limited: None,
             schema: Report::default(),
             schema_denied: false,
+            cluster_ask: None,
             conn,
         }
     }

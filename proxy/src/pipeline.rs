@@ -25,7 +25,7 @@ use crate::phases::{
     forward::{forward, read_body},
     identify::identify,
     inspect::inspect,
-    limit::limit,
+    limit::{limit, limit_cluster},
     route::route,
     validate::{validate, validate_body, wants_body},
 };
@@ -88,6 +88,11 @@ async fn proceed(
     w: &Worker,
     table: &RouteTable,
 ) -> Result<Response<ProxyBody>, Denial> {
+    // The only wait on Redis a request can have, and only on a cluster-limited
+    // route whose leased tokens ran out.
+    if let Flow::Deny(d) = limit_cluster(ctx, &w.shared.limits, w.shared.cluster.as_deref()).await {
+        return Err(d);
+    }
     let login = ctx.route.and_then(|i| table.get(i).login.as_ref());
     let engine = w.shared.signatures.as_deref();
     let mode = table.inspect_mode(ctx.route);

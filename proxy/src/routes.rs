@@ -284,7 +284,7 @@ impl RouteTable {
                     .cloned();
                 let l = match reused {
                     Some(l) => l,
-                    None => limits.route_limiter(l)?,
+                    None => limits.route_limiter(l, &format!("{template}#{key}"))?,
                 };
                 self.limiters.insert(key, l.clone());
                 Some(l)

@@ -48,6 +48,8 @@ pub struct ProxyDeps {
     pub tee: Arc<Tee>,
     /// The clock block expiry is judged by.
     pub clock: SharedClock,
+    /// The fleet's shared buckets, for `scope = "cluster"` limits (fleet mode).
+    pub cluster: Option<Arc<dyn palisade_models::cluster::ClusterLimiter>>,
 }
 
 /// State shared by all workers, read-only on the request path.
@@ -61,6 +63,8 @@ pub(crate) struct Shared {
     /// Shared by all workers: a client's limit holds across connections and
     /// workers, so its state is one concurrent table, not one per worker.
     pub(crate) limits: Arc<RateLimits>,
+    /// The fleet's shared buckets (fleet mode only).
+    pub(crate) cluster: Option<Arc<dyn palisade_models::cluster::ClusterLimiter>>,
     /// The attack-signature engine; None when no route inspects.
     pub(crate) signatures: Option<Arc<Engine>>,
     /// Request body bytes the engine inspects (`signatures.body_bytes`).
@@ -273,6 +277,7 @@ impl Proxy {
                 routes,
                 api_keys,
                 limits,
+                cluster: deps.cluster,
                 salt,
                 jwt,
                 signatures,

@@ -63,6 +63,21 @@ pub struct RouteRateLimit {
     /// Burst for `global`. Default: the count in `global`.
     #[serde(default)]
     pub global_burst: Option<u32>,
+    /// "local": each sidecar counts on its own. "cluster": the limits hold across
+    /// every sidecar of the fleet (needs `[fleet]`): each sidecar takes small
+    /// leases of tokens from one bucket in Redis, so clean traffic rarely waits
+    /// for it. Default: "local".
+    #[serde(default)]
+    pub scope: LimitScope,
+}
+
+/// `rate_limit.scope`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    #[default]
+    Local,
+    Cluster,
 }
 
 /// A number of requests per period, written "100/min", "10/s" or "5/10s".

@@ -44,7 +44,7 @@ pub use fleet::{ClusterLimitFailure, FleetConfig};
 pub use jwt::{
     JwtAlgorithm, JwtConfig, JwtKeyConfig, JwtKeyFamily, JwtKeySource, JwtUpstreamHeaders,
 };
-pub use limits::{ClientKeyKind, Rate, RateLimitsConfig, RouteRateLimit};
+pub use limits::{ClientKeyKind, LimitScope, Rate, RateLimitsConfig, RouteRateLimit};
 pub use log::{LogConfig, LogFormat};
 pub use login::{LoginConfig, Pattern};
 pub use openapi::{OpenApiConfig, UnknownPolicy, ValidationMode};
@@ -177,6 +177,27 @@ impl Config {
         self.siem.validate(p);
         self.fleet.validate(p);
         self.batch.validate(p);
+        if !self.fleet.enabled {
+            let cluster = |l: &Option<RouteRateLimit>| {
+                l.as_ref().is_some_and(|l| l.scope == LimitScope::Cluster)
+            };
+            if cluster(&self.routes.rate_limit) {
+                p.push(
+                    "routes.rate_limit.scope",
+                    "\"cluster\" needs the fleet, and [fleet] is not enabled",
+                    "enable [fleet] (Redis shared by the sidecars), or use scope = \"local\"",
+                );
+            }
+            for (i, r) in self.route.iter().enumerate() {
+                if cluster(&r.rate_limit) {
+                    p.push(
+                        format!("route[{i}].rate_limit.scope"),
+                        "\"cluster\" needs the fleet, and [fleet] is not enabled",
+                        "enable [fleet] (Redis shared by the sidecars), or use scope = \"local\"",
+                    );
+                }
+            }
+        }
         for (i, b) in self.blocks.iter().enumerate() {
             b.validate(&format!("blocks[{i}]"), p);
         }

@@ -38,6 +38,11 @@ impl KeyRule {
         }
     }
 
+    /// `rate_limits.client_key`, for naming clients in the fleet's buckets.
+    pub(crate) fn order(&self) -> &[ClientKeyKind] {
+        &self.order
+    }
+
     pub(crate) fn key(&self, client: &ClientKeys<'_>) -> LimitKey {
         for kind in &self.order {
             match kind {

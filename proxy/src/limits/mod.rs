@@ -4,9 +4,14 @@
 //! (governor never evicts by itself). Time comes from the injected clock's
 //! monotonic reading, so tests drive limits exactly.
 //!
-//! Must not await or take a lock across anything but one table shard's
-//! compare-and-swap: it runs on every request.
+//! `scope = "cluster"` routes count against the fleet's shared buckets instead,
+//! through leases of tokens (`cluster.rs`); their local limiters only stand in
+//! while the buckets cannot be reached and the route fails open.
+//!
+//! `check` must not await or take a lock across anything but one table shard's
+//! compare-and-swap: it runs on every request. Only `acquire` awaits.
 
+mod cluster;
 mod key;
 mod store;
 
@@ -20,10 +25,14 @@ use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{NotUntil, Quota, RateLimiter};
 
-use palisade_models::config::{Rate, RouteRateLimit};
+use palisade_models::cluster::ClusterLimiter;
+use palisade_models::config::{LimitScope, Parsed, Rate, RouteRateLimit};
 use palisade_models::{ClientKeys, Config, SharedClock};
 
 use crate::error::ProxyError;
+
+pub(crate) use cluster::ClusterAsk;
+use cluster::{Bucket, ClusterRoute, NotTaken, bucket_client};
 
 use key::KeyRule;
 pub(crate) use key::LimitKey;
@@ -67,6 +76,9 @@ pub(crate) struct RateLimits {
 pub(crate) struct RouteLimiter {
     client: Option<ClientLimit>,
     global: Option<Limit<DirectLimiter>>,
+    /// Set for `scope = "cluster"`: the fleet's buckets decide; the limiters
+    /// above only stand in while the buckets cannot be reached.
+    cluster: Option<ClusterRoute>,
 }
 
 #[derive(Debug)]
@@ -107,7 +119,7 @@ impl RateLimits {
         let budget = config.rate_limits.new_keys_per_interval;
         let default = config.routes.rate_limit.as_ref();
         let undeclared = default
-            .map(|l| RouteLimiter::build(l, budget, &clock).map(Arc::new))
+            .map(|l| RouteLimiter::build(l, "*", budget, &clock).map(Arc::new))
             .transpose()?;
         Ok(RateLimits {
             made: Mutex::default(),
@@ -119,12 +131,14 @@ impl RateLimits {
         })
     }
 
-    /// A new limiter for a route limited by `limit`.
+    /// A new limiter for a route limited by `limit`; `name` names the route in
+    /// the fleet's buckets (the same on every sidecar of the service).
     pub(crate) fn route_limiter(
         &self,
         limit: &RouteRateLimit,
+        name: &str,
     ) -> Result<Arc<RouteLimiter>, ProxyError> {
-        let l = Arc::new(RouteLimiter::build(limit, self.budget, &self.clock)?);
+        let l = Arc::new(RouteLimiter::build(limit, name, self.budget, &self.clock)?);
         self.made
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -133,8 +147,8 @@ impl RateLimits {
     }
 
     /// The limiter of undeclared paths let through.
-    pub(crate) fn undeclared(&self) -> Option<&RouteLimiter> {
-        self.undeclared.as_deref()
+    pub(crate) fn undeclared(&self) -> Option<&Arc<RouteLimiter>> {
+        self.undeclared.as_ref()
     }
 
     /// True when no route has a limit (no sweeper is needed).
@@ -142,16 +156,40 @@ impl RateLimits {
         !self.configured
     }
 
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.clock.0.monotonic().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Counts one request by `client` against `limiter` (the route's, or the
-    /// undeclared paths'); no limiter, no limit.
+    /// undeclared paths'); no limiter, no limit. On a cluster route, what leased
+    /// tokens did not cover comes back as an ask for `acquire`.
     pub(crate) fn check(
         &self,
-        limiter: Option<&RouteLimiter>,
+        limiter: Option<&Arc<RouteLimiter>>,
         client: &ClientKeys<'_>,
-    ) -> Result<(), Limited> {
+    ) -> Result<Option<ClusterAsk>, Limited> {
         let Some(l) = limiter else {
-            return Ok(());
+            return Ok(None);
         };
+        if let Some(cl) = &l.cluster {
+            let now = self.now_ns();
+            let mut need_client = None;
+            if cl.client.is_some() {
+                let key = self.keys.key(client);
+                if !cl.leases.consume(Some(key), now) {
+                    need_client = Some((key, bucket_client(self.keys.order(), client)));
+                }
+            }
+            let need_global = cl.global.is_some() && !cl.leases.consume(None, now);
+            if need_client.is_none() && !need_global {
+                return Ok(None);
+            }
+            return Ok(Some(ClusterAsk {
+                limiter: l.clone(),
+                client: need_client,
+                global: need_global,
+            }));
+        }
         // The client's own limit first, so a client it refuses does not use up
         // the route's global allowance.
         if let Some(c) = &l.client {
@@ -165,6 +203,51 @@ impl RateLimits {
             g.limiter
                 .check()
                 .map_err(|n| self.limited(g.policy, &n, true))?;
+        }
+        Ok(None)
+    }
+
+    /// Takes from the fleet's buckets what `check` could not cover with leased
+    /// tokens. While they cannot be reached: the route's limits counted by this
+    /// sidecar alone (fail open), or a refusal (fail closed).
+    pub(crate) async fn acquire(
+        &self,
+        ask: ClusterAsk,
+        cluster: &dyn ClusterLimiter,
+    ) -> Result<(), Limited> {
+        let l = &ask.limiter;
+        let Some(cl) = &l.cluster else {
+            return Ok(());
+        };
+        let now = || self.now_ns();
+        if let (Some((key, name)), Some(b)) = (ask.client, &cl.client) {
+            let bucket = format!("{}|client|{name}", cl.name);
+            match cluster::take(cluster, &cl.leases, Some(key), bucket, b, now).await {
+                Ok(()) => {}
+                Err(NotTaken::Refused(limited)) => return Err(limited),
+                Err(NotTaken::Unreachable) => match (&l.client, cluster.fail_open()) {
+                    (Some(c), true) => c
+                        .limit
+                        .limiter
+                        .check_key(&key)
+                        .map_err(|n| self.limited(c.limit.policy, &n, false))?,
+                    _ => return Err(unreachable(b, false)),
+                },
+            }
+        }
+        if let (true, Some(b)) = (ask.global, &cl.global) {
+            let bucket = format!("{}|global", cl.name);
+            match cluster::take(cluster, &cl.leases, None, bucket, b, now).await {
+                Ok(()) => {}
+                Err(NotTaken::Refused(limited)) => return Err(limited),
+                Err(NotTaken::Unreachable) => match (&l.global, cluster.fail_open()) {
+                    (Some(g), true) => g
+                        .limiter
+                        .check()
+                        .map_err(|n| self.limited(g.policy, &n, true))?,
+                    _ => return Err(unreachable(b, true)),
+                },
+            }
         }
         Ok(())
     }
@@ -188,7 +271,11 @@ impl RateLimits {
             made.retain(|w| w.strong_count() > 0);
             made.iter().filter_map(Weak::upgrade).collect()
         };
+        let now = self.now_ns();
         for l in live.iter().chain(self.undeclared.as_ref()) {
+            if let Some(cl) = &l.cluster {
+                report.leases += cl.leases.sweep(now);
+            }
             if let Some(c) = &l.client {
                 c.limit.limiter.retain_recent();
                 c.limit.limiter.shrink_to_fit();
@@ -211,10 +298,26 @@ pub(crate) struct SweepReport {
     pub(crate) capacity: usize,
     /// Checks measured against overflow buckets since start.
     pub(crate) overflowed: u64,
+    /// Cluster leases still held.
+    pub(crate) leases: usize,
+}
+
+/// A fail-closed refusal while the fleet's buckets cannot be reached.
+fn unreachable(b: &Bucket, global: bool) -> Limited {
+    Limited {
+        policy: b.policy,
+        retry_after_secs: 1,
+        global,
+    }
 }
 
 impl RouteLimiter {
-    fn build(c: &RouteRateLimit, budget: u32, clock: &LimitClock) -> Result<Self, ProxyError> {
+    fn build(
+        c: &RouteRateLimit,
+        name: &str,
+        budget: u32,
+        clock: &LimitClock,
+    ) -> Result<Self, ProxyError> {
         let client = c
             .client
             .as_ref()
@@ -241,7 +344,28 @@ impl RouteLimiter {
                 })
             })
             .transpose()?;
-        Ok(RouteLimiter { client, global })
+        let cluster = (c.scope == LimitScope::Cluster)
+            .then(|| -> Result<_, ProxyError> {
+                let bucket = |rate: Option<&Parsed<Rate>>, burst| -> Result<_, ProxyError> {
+                    rate.map(|r| {
+                        let (_, policy) = quota(r.get(), burst)?;
+                        Ok(Bucket::new(r.get(), policy.limit, policy))
+                    })
+                    .transpose()
+                };
+                Ok(ClusterRoute {
+                    name: name.to_string(),
+                    client: bucket(c.client.as_ref(), c.client_burst)?,
+                    global: bucket(c.global.as_ref(), c.global_burst)?,
+                    leases: cluster::Leases::default(),
+                })
+            })
+            .transpose()?;
+        Ok(RouteLimiter {
+            client,
+            global,
+            cluster,
+        })
     }
 }
 

@@ -14,10 +14,10 @@ struct Limits {
 impl Limits {
     fn check(&self, route: Option<usize>, client: &ClientKeys<'_>) -> Result<(), Limited> {
         let limiter = match route {
-            Some(i) => self.routes[i].as_deref(),
+            Some(i) => self.routes[i].as_ref(),
             None => self.limits.undeclared(),
         };
-        self.limits.check(limiter, client)
+        self.limits.check(limiter, client).map(|_| ())
     }
 
     fn sweep(&self) -> SweepReport {
@@ -40,7 +40,7 @@ fn limits(routes: &str, extra: &str) -> (Limits, Arc<ManualClock>) {
             r.rate_limit
                 .as_ref()
                 .or(default)
-                .map(|l| limits.route_limiter(l).unwrap())
+                .map(|l| limits.route_limiter(l, &r.path).unwrap())
         })
         .collect();
     (Limits { limits, routes }, clock)

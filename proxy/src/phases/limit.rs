@@ -3,12 +3,14 @@
 //! bodies without one), and its rate limits (429, with what the client needs to
 //! back off: `Retry-After` and the RateLimit headers, set by `respond`).
 //!
-//! Must not await or take a lock: it runs on every request.
+//! `limit` must not await or take a lock: it runs on every request. Only
+//! `limit_cluster` awaits, and only when a cluster limit's leased tokens ran out.
 
 use http::Request;
 use http_body::Body as _;
 use hyper::body::Incoming;
 
+use palisade_models::cluster::ClusterLimiter;
 use palisade_models::{DenyCode, Phase};
 
 use crate::context::RequestCtx;
@@ -43,12 +45,38 @@ pub(crate) fn limit(
         return Flow::deny(Phase::Limit, DenyCode::BodyTooLarge);
     }
     let limiter = match route {
-        Some(r) => r.limiter.as_deref(),
+        Some(r) => r.limiter.as_ref(),
         None => limits.undeclared(),
     };
-    if let Err(limited) = limits.check(limiter, &ctx.client()) {
-        ctx.limited = Some(limited);
-        return Flow::deny(Phase::Limit, DenyCode::RateLimited);
+    match limits.check(limiter, &ctx.client()) {
+        Ok(ask) => {
+            ctx.cluster_ask = ask;
+            Flow::Continue
+        }
+        Err(limited) => {
+            ctx.limited = Some(limited);
+            Flow::deny(Phase::Limit, DenyCode::RateLimited)
+        }
     }
-    Flow::Continue
+}
+
+/// The rest of the limit phase on a `scope = "cluster"` route whose leased
+/// tokens ran out: takes new ones from the fleet's buckets (bounded by
+/// `fleet.command_timeout`). Without a fleet (never configured: validation
+/// refuses cluster scope without one), there is nothing to ask.
+pub(crate) async fn limit_cluster(
+    ctx: &mut RequestCtx,
+    limits: &RateLimits,
+    cluster: Option<&dyn ClusterLimiter>,
+) -> Flow {
+    let (Some(ask), Some(cluster)) = (ctx.cluster_ask.take(), cluster) else {
+        return Flow::Continue;
+    };
+    match limits.acquire(ask, cluster).await {
+        Ok(()) => Flow::Continue,
+        Err(limited) => {
+            ctx.limited = Some(limited);
+            Flow::deny(Phase::Limit, DenyCode::RateLimited)
+        }
+    }
 }

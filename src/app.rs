@@ -319,6 +319,14 @@ impl PalisadeBuilder {
                     Ok(_) => {}
                     Err(e) => tracing::warn!("{e}"),
                 }
+                if let Some(f) = &fleet {
+                    engine = engine.with_fleet(f.instance());
+                    worker = worker.with_tally(crate::fleet::tally_link(
+                        f.clone(),
+                        config.analytics.client_window.duration(),
+                        config.fleet.counter_interval.duration(),
+                    )?);
+                }
                 let sink = StoreSink {
                     store: store.clone(),
                     blocks: blocks.clone(),

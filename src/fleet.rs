@@ -1,17 +1,21 @@
 //! Owns the binary's side of the fleet link: the block writer as the link sees it
 //! (`LocalBlocks`: what to share, how to enforce and lift what other sidecars
 //! decided), and the join gate that keeps `/readyz` at 503 until this sidecar has
-//! synchronised with its fleet or `fleet.join_timeout` passed.
+//! synchronised with its fleet or `fleet.join_timeout` passed; and the thread
+//! that carries fleet-wide detection counters between the analytics worker and
+//! Redis.
 //!
 //! Must not hold the block writer's lock while talking to Redis: the link only
 //! queues, and calls back from its own tasks.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use anyhow::Context as _;
 use palisade_dashboard::Readiness;
-use palisade_fleet::{FleetStatus, LocalBlocks};
+use palisade_fleet::{Fleet, FleetStatus, LocalBlocks};
+use palisade_models::tally::TallyBatch;
 use palisade_models::{Block, BlockOrigin, BlockScope, NewBlock};
 use tokio_util::sync::CancellationToken;
 
@@ -81,4 +85,63 @@ pub(crate) async fn join_gate(
         ),
     }
     ready.fleet_joining.store(false, Ordering::Release);
+}
+
+/// Starts the thread that carries the analytics engine's tallies to Redis and
+/// the fleet's counts back (fleet-wide detection). Counter windows are `window`
+/// long; the worker sends at most one batch per `every`. The thread ends when
+/// the worker drops its end. Must run inside a tokio runtime (the exchange runs
+/// on it).
+pub(crate) fn tally_link(
+    fleet: Fleet,
+    window: Duration,
+    every: Duration,
+) -> anyhow::Result<palisade_analytics::TallyLink> {
+    let (to_fleet, batches) = std::sync::mpsc::sync_channel::<TallyBatch>(1);
+    let (answers, from_fleet) = std::sync::mpsc::channel();
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("palisade-fleet-tally".into())
+        .spawn(move || {
+            let mut failing = false;
+            while let Ok(batch) = batches.recv() {
+                // Known down: answer at once; the worker reports what waited
+                // for a claim and its own detectors go on.
+                let counts = if fleet.status().up() {
+                    runtime.block_on(fleet.exchange(&batch, window, SystemTime::now()))
+                } else {
+                    Err(palisade_fleet::FleetError::Down)
+                };
+                let counts = match counts {
+                    Ok(c) => {
+                        if failing {
+                            tracing::info!(target: "palisade::fleet", "fleet-wide detection counters exchanged again");
+                        }
+                        failing = false;
+                        Some(c)
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(
+                                target: "palisade::fleet",
+                                error = %e,
+                                "fleet-wide detection counters cannot be exchanged; each sidecar \
+                                 detects on its own traffic until Redis answers again"
+                            );
+                        }
+                        failing = true;
+                        None
+                    }
+                };
+                if answers.send(counts).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("starting the fleet tally thread")?;
+    Ok(palisade_analytics::TallyLink {
+        to_fleet,
+        from_fleet,
+        every,
+    })
 }

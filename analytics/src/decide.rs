@@ -185,6 +185,7 @@ mod tests {
 
     fn finding(kind: FindingKind, severity: Severity, client: FindingClient) -> Finding {
         Finding {
+            instance: None,
             id: FindingId::new(1, 2),
             kind,
             severity,

@@ -17,6 +17,7 @@ pub mod decide;
 pub mod detectors;
 pub mod endpoint;
 pub mod engine;
+pub mod fleet;
 pub mod live;
 pub mod sketch;
 pub mod template;
@@ -25,7 +26,9 @@ pub mod window;
 mod worker;
 
 pub use engine::{Engine, EngineStats, Output};
-pub use worker::{Command, Commands, NullSink, Sink, Totals, TotalsSnapshot, Worker, WorkerHandle};
+pub use worker::{
+    Command, Commands, NullSink, Sink, TallyLink, Totals, TotalsSnapshot, Worker, WorkerHandle,
+};
 
 /// Errors of the analytics worker.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle, Thread};
 use std::time::Duration;
 
+use palisade_models::tally::{TallyBatch, TallyCounts};
 use palisade_models::{
     BlockScope, ClientName, ClientSummary, EndpointInfo, LiveView, RequestEvent, SharedClock, Tee,
 };
@@ -126,6 +127,16 @@ impl Totals {
     }
 }
 
+/// The worker's end of fleet-wide detection: every `every`, what the engine
+/// tallied goes to the fleet link (one exchange in flight at most), and the
+/// fleet's counts come back (None: the exchange failed).
+#[derive(Debug)]
+pub struct TallyLink {
+    pub to_fleet: mpsc::SyncSender<TallyBatch>,
+    pub from_fleet: mpsc::Receiver<Option<TallyCounts>>,
+    pub every: Duration,
+}
+
 /// The analytics worker.
 pub struct Worker {
     tee: Arc<Tee>,
@@ -138,6 +149,8 @@ pub struct Worker {
     commands_tx: mpsc::Sender<Command>,
     /// Recent events for the batch jobs (issue 7), when they run.
     window: Option<Window>,
+    /// Fleet-wide detection counters (fleet mode).
+    tally: Option<TallyLink>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -171,12 +184,20 @@ impl Worker {
             clock,
             persist_every: Duration::from_secs(10),
             window: None,
+            tally: None,
         }
     }
 
     /// Keeps every event drained in `window` too, for the batch jobs.
     pub fn with_window(mut self, window: Window) -> Self {
         self.window = Some(window);
+        self
+    }
+
+    /// Exchanges fleet-wide detection counters through `link` (the engine must
+    /// have been made `with_fleet`).
+    pub fn with_tally(mut self, link: TallyLink) -> Self {
+        self.tally = Some(link);
         self
     }
 
@@ -220,6 +241,7 @@ impl Worker {
         let mut out = Output::default();
         let mut next_tick = self.clock.monotonic() + TICK;
         let mut next_persist = self.clock.monotonic() + self.persist_every;
+        let mut next_exchange = self.clock.monotonic();
         loop {
             let n = self.tee.drain_into(&mut batch, BATCH);
             for ev in batch.drain(..) {
@@ -256,6 +278,21 @@ impl Worker {
             }
             while let Ok(cmd) = self.commands.try_recv() {
                 self.command(cmd);
+            }
+            if let (Some(link), Some(e)) = (&self.tally, &mut self.engine) {
+                while let Ok(counts) = link.from_fleet.try_recv() {
+                    e.fleet_answer(counts, self.clock.now_ms(), &mut out);
+                }
+                if now >= next_exchange {
+                    next_exchange = now + link.every;
+                    if let Some(batch) = e.fleet_take()
+                        && link.to_fleet.try_send(batch).is_err()
+                    {
+                        // The link is gone (shutting down): judge nothing from
+                        // the fleet, report what waited for a claim.
+                        e.fleet_answer(None, self.clock.now_ms(), &mut out);
+                    }
+                }
             }
             if now >= next_persist {
                 next_persist = now + self.persist_every;

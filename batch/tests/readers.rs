@@ -160,6 +160,7 @@ fn duckdb_reads_a_findings_export() {
     let store = Arc::new(Store::open(&dir.path().join("p.redb")).unwrap());
     let findings: Vec<Finding> = (0..40u64)
         .map(|i| Finding {
+            instance: None,
             id: FindingId::new(T0_MS + i * 1000, u128::from(i)),
             kind: if i.is_multiple_of(2) {
                 FindingKind::UnusualClient

@@ -43,6 +43,16 @@ impl Keys {
         format!("{}limit:{bucket}", self.prefix)
     }
 
+    /// A fleet-wide detection counter of counter window `window`.
+    pub fn tally(&self, window: u64, name: &str) -> String {
+        format!("{}t:{window}:{name}", self.prefix)
+    }
+
+    /// A claim on reporting one fleet-wide finding.
+    pub fn claim(&self, key: &str) -> String {
+        format!("{}claim:{key}", self.prefix)
+    }
+
     /// Where block changes are announced.
     pub fn block_channel(&self) -> String {
         format!("{}blocks", self.prefix)

@@ -11,6 +11,7 @@ mod blocks;
 mod keys;
 mod limits;
 mod status;
+mod tally;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,10 @@ pub enum FleetError {
     },
     #[error("connecting to Redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("Redis did not answer within {0:?} (fleet.command_timeout × 4)")]
+    Timeout(Duration),
+    #[error("Redis is not reachable (fleet sync is degraded)")]
+    Down,
 }
 
 /// Settings taken from the config once.

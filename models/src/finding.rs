@@ -243,6 +243,9 @@ pub struct Finding {
     /// The request that tipped the detector over, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<FindingRequest>,
+    /// The sidecar that reported it (`fleet.instance`), in fleet mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Box<str>>,
 }
 
 /// The request a finding was raised on: what a SIEM shows as the request (CEF

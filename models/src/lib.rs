@@ -19,6 +19,7 @@ pub mod finding;
 pub mod fleet;
 pub mod live;
 pub mod siem;
+pub mod tally;
 pub mod tee;
 
 pub use allowlist::Allowlist;

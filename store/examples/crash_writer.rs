@@ -66,6 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 fn finding(id: FindingId) -> Finding {
     Finding {
+        instance: None,
         id,
         kind: FindingKind::Scraping,
         severity: Severity::Medium,

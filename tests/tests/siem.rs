@@ -82,6 +82,7 @@ fn hostile_finding(now: u64) -> Finding {
     let mut evidence = serde_json::Map::new();
     evidence.insert("distinct_ids".into(), 42.into());
     Finding {
+        instance: None,
         id: FindingId::new(now, 77),
         kind: FindingKind::BolaEnumeration,
         severity: Severity::Critical,

@@ -67,6 +67,7 @@ pub struct Report {
 impl Ctx<'_> {
     pub fn report(&mut self, r: Report) {
         self.out.push(Finding {
+            instance: None,
             id: FindingId::new(self.now_ms, self.rng.next_u128()),
             kind: r.kind,
             severity: r.severity,

@@ -23,6 +23,7 @@ use crate::detectors::credential_stuffing::{Attempt, Campaigns};
 use crate::detectors::probing::Sensitive;
 use crate::detectors::{self as det, Ctx, Rng};
 use crate::endpoint::{EndpointSnapshot, EndpointState};
+use crate::fleet::{FleetTally, ObjectSeen};
 use crate::sketch::{hash_str, username_bits};
 use crate::template::{OVERFLOW, TemplateId, Templater};
 use crate::trail::{Outcome, Trails};
@@ -108,6 +109,8 @@ pub struct Engine {
     /// the endpoint of the last event processed (for the event window).
     batch: BatchLink,
     last_ep: Option<usize>,
+    /// Fleet-wide detection (fleet mode only).
+    fleet: Option<FleetTally>,
 }
 
 impl Engine {
@@ -137,6 +140,7 @@ impl Engine {
             volume: ClientVolume::new(),
             decider: Decider::new(&config.decisions),
             rng: Rng::new(),
+            fleet: None,
             first_ms: 0,
             now_ms: 0,
             stats: EngineStats::default(),
@@ -360,6 +364,18 @@ impl Engine {
                     if foreign {
                         slot.foreign.cur.insert(id_hash);
                     }
+                    if let Some(t) = &mut self.fleet {
+                        t.object(&ObjectSeen {
+                            principal: primary,
+                            who,
+                            endpoint: endpoint_name,
+                            template,
+                            id: obj,
+                            denied: matches!(ev.status, 403 | 404),
+                            foreign,
+                            ownership,
+                        });
+                    }
                     let slot = *slot;
                     let outcome = match ev.status {
                         403 | 404 => Outcome::Denied,
@@ -401,6 +417,9 @@ impl Engine {
 
             // Logins, over addresses and usernames.
             if let Some((failed, username)) = login {
+                if let Some(t) = &mut self.fleet {
+                    t.login(ip, endpoint_name, template, failed, username.map(username_bits));
+                }
                 let attempt = Attempt {
                     ip,
                     shape: ev.user_agent.as_deref().map_or(0, |ua| hash_str(ua) as u32),
@@ -427,8 +446,58 @@ impl Engine {
         }
         for f in &mut out.findings[first_finding..] {
             f.request.get_or_insert_with(|| trigger(ev));
+            if let Some(t) = &self.fleet {
+                f.instance = Some(t.instance().into());
+            }
             self.stats.findings += 1;
             if let Some(b) = self.decider.decide(f, now) {
+                self.stats.blocks += 1;
+                out.blocks.push(b);
+            }
+        }
+    }
+
+    /// Shares counters with the other sidecars of the fleet as `instance`:
+    /// `fleet_take` and `fleet_answer` then carry them.
+    pub fn with_fleet(mut self, instance: &str) -> Self {
+        self.fleet = Some(FleetTally::new(instance));
+        self
+    }
+
+    /// What to send to the fleet now (None: nothing, or an exchange in flight).
+    pub fn fleet_take(&mut self) -> Option<palisade_models::tally::TallyBatch> {
+        self.fleet.as_mut().and_then(FleetTally::take)
+    }
+
+    /// Observations the fleet tally had no room for since start.
+    pub fn fleet_dropped(&self) -> u64 {
+        self.fleet.as_ref().map_or(0, |t| t.dropped)
+    }
+
+    /// The fleet's answer to the last `fleet_take` (None: the exchange failed):
+    /// findings it reveals, and the blocks they decide, go to `out`.
+    pub fn fleet_answer(
+        &mut self,
+        counts: Option<palisade_models::tally::TallyCounts>,
+        now_ms: u64,
+        out: &mut Output,
+    ) {
+        let Some(t) = &mut self.fleet else {
+            return;
+        };
+        let first = out.findings.len();
+        t.answer(
+            counts,
+            &self.s.detectors,
+            &mut self.clients,
+            now_ms,
+            self.s.window_ms,
+            &mut self.rng,
+            &mut out.findings,
+        );
+        for f in &out.findings[first..] {
+            self.stats.findings += 1;
+            if let Some(b) = self.decider.decide(f, now_ms) {
                 self.stats.blocks += 1;
                 out.blocks.push(b);
             }

@@ -187,6 +187,7 @@ fn findings_export_by_time_and_kind() {
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
     let finding = |ms: u64, kind: FindingKind| Finding {
+        instance: None,
         id: FindingId::new(ms, u128::from(ms)),
         kind,
         severity: Severity::High,

@@ -468,6 +468,7 @@ fn finding(ms: u64, i: usize) -> Finding {
     );
     let client = i % 250;
     Finding {
+        instance: None,
         id: FindingId::new(ms, i as u128),
         kind: FindingKind::BolaEnumeration,
         severity: Severity::High,

@@ -210,6 +210,7 @@ pub fn finding(
     let mut evidence = serde_json::Map::new();
     evidence.insert("distinct_ids".into(), 42.into());
     Finding {
+        instance: None,
         id: FindingId::new(ms, u128::from(ms)),
         kind,
         severity,

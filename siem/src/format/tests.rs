@@ -34,6 +34,7 @@ fn finding_with(summary: &str, text: &str) -> Finding {
     evidence.insert("template".into(), json!(text));
     evidence.insert("samples".into(), json!(["1", "2"]));
     Finding {
+        instance: None,
         id: FindingId::new(1_700_000_000_000, 42),
         kind: FindingKind::BolaEnumeration,
         severity: Severity::High,

@@ -217,6 +217,7 @@ pub fn finding(ms: u64, n: u128) -> Finding {
     evidence.insert("distinct_ids".into(), 42.into());
     evidence.insert("note".into(), HOSTILE.into());
     Finding {
+        instance: None,
         id: FindingId::new(ms, n),
         kind: FindingKind::BolaEnumeration,
         severity: Severity::High,

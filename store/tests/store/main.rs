@@ -55,6 +55,7 @@ pub fn finding(
     let mut evidence = serde_json::Map::new();
     evidence.insert("count".into(), serde_json::Value::from(42));
     Finding {
+        instance: None,
         id,
         kind,
         severity,

@@ -478,6 +478,10 @@ path = "$1.data/palisade.redb"
 [decisions]
 allow_cidrs = ["127.0.0.0/8"]
 
+# Its own free port: palisade and palisade-full run side by side.
+[admin]
+listen = "127.0.0.1:0"
+
 [log]
 level = "warn"
 format = "json"

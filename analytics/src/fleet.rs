@@ -407,7 +407,11 @@ fn stuffing(
     let Some(state) = clients.get_mut(ClientRef::Ip(ip)) else {
         return;
     };
-    if !state.should_report(Reported::Stuffing, (ctx.now_ms / 1000) as u32, cooldown_s(ctx)) {
+    if !state.should_report(
+        Reported::Stuffing,
+        (ctx.now_ms / 1000) as u32,
+        cooldown_s(ctx),
+    ) {
         return;
     }
     ctx.report(Report {

@@ -59,7 +59,10 @@ impl Fleet {
             for (part, n) in [("fail", l.failures), ("ok", l.successes)] {
                 if n > 0 {
                     pipe.cmd("INCRBY").arg(k(cur, &name(part))).arg(n).ignore();
-                    pipe.cmd("PEXPIRE").arg(k(cur, &name(part))).arg(ttl).ignore();
+                    pipe.cmd("PEXPIRE")
+                        .arg(k(cur, &name(part)))
+                        .arg(ttl)
+                        .ignore();
                 }
             }
             pipe.cmd("PFCOUNT").arg(k(cur, &users)).arg(k(prev, &users));

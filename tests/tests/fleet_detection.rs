@@ -83,7 +83,9 @@ fn walk(http: &reqwest::Client, s: &Sidecar, i: usize) -> reqwest::RequestBuilde
 fn stuff(http: &reqwest::Client, s: &Sidecar, i: usize) -> reqwest::RequestBuilder {
     http.post(s.url("/login"))
         .header("content-type", "application/json")
-        .body(format!(r#"{{"username":"victim{i}@example.com","password":"hunter2"}}"#))
+        .body(format!(
+            r#"{{"username":"victim{i}@example.com","password":"hunter2"}}"#
+        ))
 }
 
 /// The walk: 24 ids, 8 per sidecar, every one refused (the API checks
@@ -125,8 +127,14 @@ async fn a_bola_walk_spread_over_the_fleet_is_caught_once_and_blocked_everywhere
     assert_eq!(f.evidence["scope"], "fleet", "{f:#?}");
     // Judged on the fleet's count: at least the threshold, more than any one
     // sidecar saw (8).
-    assert!(f.evidence["fleet_denied_ids"].as_u64().unwrap() >= 10, "{f:#?}");
-    let reporter = f.instance.as_deref().expect("the finding names its sidecar");
+    assert!(
+        f.evidence["fleet_denied_ids"].as_u64().unwrap() >= 10,
+        "{f:#?}"
+    );
+    let reporter = f
+        .instance
+        .as_deref()
+        .expect("the finding names its sidecar");
     assert!(["a", "b", "c"].contains(&reporter), "{reporter}");
     assert_eq!(f.client.ip, Some("127.0.0.1".parse().unwrap()));
     // The walker is refused by all three now.

@@ -142,8 +142,12 @@ async fn without_redis_fail_open_falls_back_to_the_local_limit_and_fail_closed_r
     let mut statuses = (Vec::new(), Vec::new());
     let t0 = Instant::now();
     for _ in 0..20 {
-        statuses.0.push(http.get(open.url("/slow")).send().await.unwrap().status());
-        statuses.1.push(http.get(closed.url("/slow")).send().await.unwrap().status());
+        statuses
+            .0
+            .push(http.get(open.url("/slow")).send().await.unwrap().status());
+        statuses
+            .1
+            .push(http.get(closed.url("/slow")).send().await.unwrap().status());
     }
     let count = |v: &[StatusCode], s| v.iter().filter(|x| **x == s).count();
     // Open: the route's own limit, counted by this sidecar alone: the burst of
@@ -176,5 +180,9 @@ async fn without_redis_fail_open_falls_back_to_the_local_limit_and_fail_closed_r
     })
     .await;
     let s = http.get(closed.url("/slow")).send().await.unwrap().status();
-    assert_eq!(s, StatusCode::OK, "fail closed still refuses with Redis back");
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "fail closed still refuses with Redis back"
+    );
 }

@@ -418,7 +418,13 @@ impl Engine {
             // Logins, over addresses and usernames.
             if let Some((failed, username)) = login {
                 if let Some(t) = &mut self.fleet {
-                    t.login(ip, endpoint_name, template, failed, username.map(username_bits));
+                    t.login(
+                        ip,
+                        endpoint_name,
+                        template,
+                        failed,
+                        username.map(username_bits),
+                    );
                 }
                 let attempt = Attempt {
                     ip,

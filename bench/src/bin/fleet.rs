@@ -110,7 +110,10 @@ async fn propagation() -> anyhow::Result<()> {
         });
         let took = until(|| holds(b, &scope) && holds(c, &scope)).await?;
         block.record(took.as_micros() as u64)?;
-        a.palisade.blocks().remove(id).context("the block is gone from a")?;
+        a.palisade
+            .blocks()
+            .remove(id)
+            .context("the block is gone from a")?;
         let took = until(|| !holds(b, &scope) && !holds(c, &scope)).await?;
         lift.record(took.as_micros() as u64)?;
     }
@@ -136,7 +139,9 @@ async fn hammer(sides: &[&Sidecar], path: &str, per: usize, run: Duration) -> (u
                 while start.elapsed() < run {
                     match http.get(&url).send().await.map(|r| r.status()) {
                         Ok(StatusCode::OK) => ok.fetch_add(1, Ordering::Relaxed),
-                        Ok(StatusCode::TOO_MANY_REQUESTS) => refused.fetch_add(1, Ordering::Relaxed),
+                        Ok(StatusCode::TOO_MANY_REQUESTS) => {
+                            refused.fetch_add(1, Ordering::Relaxed)
+                        }
                         other => panic!("{url}: {other:?}"),
                     };
                 }

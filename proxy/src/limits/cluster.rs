@@ -48,7 +48,9 @@ impl Bucket {
         // unspent stays a few percent of what the fleet may admit.
         let lease = (burst / 20).clamp(1, MAX_LEASE);
         Bucket {
-            emission_us: u64::try_from(emission.as_micros()).unwrap_or(u64::MAX).max(1),
+            emission_us: u64::try_from(emission.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1),
             burst,
             lease,
             lease_life_ns: u64::try_from(

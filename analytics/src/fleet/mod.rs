@@ -442,3 +442,6 @@ fn stuffing(
         ],
     });
 }
+
+#[cfg(test)]
+mod tests;

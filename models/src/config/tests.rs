@@ -305,3 +305,28 @@ fn fleet_mode_needs_a_service_and_keeps_the_password_out_of_the_file() {
         std::time::Duration::from_millis(250)
     );
 }
+
+#[test]
+fn a_cluster_scoped_limit_needs_the_fleet() {
+    let base = MINIMAL;
+    let limits = "[routes.rate_limit]\nclient = \"10/s\"\nscope = \"cluster\"\n[[route]]\npath = \"/a\"\nrate_limit = { global = \"5/s\", scope = \"cluster\" }\n[[route]]\npath = \"/b\"\nrate_limit = { global = \"5/s\" }\n";
+    let err = Config::parse(&format!("{base}{limits}")).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        ["routes.rate_limit.scope", "route[0].rate_limit.scope"],
+        "{err}"
+    );
+    assert!(err.problems[0].hint.contains("[fleet]"), "{err}");
+    let ok = Config::parse(&format!(
+        "{base}{limits}[fleet]\nenabled = true\nservice = \"orders\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        ok.route[0].rate_limit.as_ref().unwrap().scope,
+        LimitScope::Cluster
+    );
+    assert_eq!(
+        ok.route[1].rate_limit.as_ref().unwrap().scope,
+        LimitScope::Local
+    );
+}

@@ -28,6 +28,9 @@
 #   SKIP_MODSEC=1        leave nginx-modsec (nginx + ModSecurity v3 + OWASP CRS) out
 #   SKIP_FULL=1          leave palisade-full (Palisade with JWT, rate limit and
 #                        signatures, from bench/palisade-full.toml.in) out
+#   FLEET=1              add palisade-fleet: palisade-full in fleet mode (a local
+#                        redis-server started here) with its rate limit made
+#                        scope = "cluster": the request-path cost of fleet mode
 #   PALISADE_STANDIN=haproxy|nginx  put another haproxy/nginx instance in Palisade's
 #                        place (testing the script only; the output says so)
 #   CARGO_TARGET_DIR     where cargo builds [$HOME/.cache/palisade-target]
@@ -66,6 +69,7 @@ PALISADE_BIN=${PALISADE_BIN:-}
 SKIP_PALISADE=${SKIP_PALISADE:-0}
 SKIP_MODSEC=${SKIP_MODSEC:-0}
 SKIP_FULL=${SKIP_FULL:-0}
+FLEET=${FLEET:-0}
 PALISADE_STANDIN=${PALISADE_STANDIN:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -86,13 +90,16 @@ case "$PALISADE_STANDIN" in
     "" | haproxy | nginx) ;;
     *) die "PALISADE_STANDIN must be haproxy or nginx (got '$PALISADE_STANDIN')" ;;
 esac
-for knob in SKIP_MODSEC SKIP_FULL; do
+for knob in SKIP_MODSEC SKIP_FULL FLEET; do
     [[ ${!knob} == 0 || ${!knob} == 1 ]] || die "$knob must be 0 or 1 (got '${!knob}')"
 done
 # palisade-full needs a real Palisade binary.
 if [[ $SKIP_FULL != 1 && ($SKIP_PALISADE == 1 || -n $PALISADE_STANDIN) ]]; then
     log "palisade-full is left out too (it needs the Palisade binary; SKIP_PALISADE or PALISADE_STANDIN is set)"
     SKIP_FULL=1
+fi
+if [[ $FLEET == 1 && $SKIP_FULL == 1 ]]; then
+    die "FLEET=1 needs palisade-full (it is palisade-full in fleet mode); unset SKIP_FULL"
 fi
 
 # Every request, to every target, carries the same headers: a named Host (a
@@ -118,6 +125,9 @@ missing=()
 for pair in nginx:nginx haproxy:haproxy wrk:wrk curl:curl python3:python3 taskset:util-linux openssl:openssl; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+if [[ $FLEET == 1 ]]; then
+    command -v redis-server >/dev/null || missing+=(redis-server)
+fi
 # nginx-modsec: Debian's ModSecurity v3 connector for nginx (it pulls libmodsecurity3)
 # and the OWASP CRS rules.
 MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
@@ -270,16 +280,16 @@ REQ_HEADERS=(-H "Host: $BENCH_HOST" -H "Authorization: Bearer $TOKEN")
 # 5. Ports and CPU pinning
 # ---------------------------------------------------------------------------
 # Bind them all at once so they are distinct, then release them for the servers.
-read -r PORT_UP PORT_NGINX PORT_HAPROXY PORT_PALISADE PORT_MODSEC PORT_FULL < <(python3 -c '
+read -r PORT_UP PORT_NGINX PORT_HAPROXY PORT_PALISADE PORT_MODSEC PORT_FULL PORT_FLEET PORT_REDIS < <(python3 -c '
 import socket
 socks = []
-for _ in range(6):
+for _ in range(8):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 ')
-[[ -n ${PORT_FULL:-} ]] || die "could not pick free ports (python3)"
+[[ -n ${PORT_REDIS:-} ]] || die "could not pick free ports (python3)"
 
 NPROC=$(nproc)
 UP_CPUS=""
@@ -613,6 +623,26 @@ if [[ $SKIP_FULL != 1 ]]; then
     PORT_OF[palisade-full]=$PORT_FULL
 fi
 
+if [[ $FLEET == 1 ]]; then
+    # Redis on loopback, nothing saved; shares the proxies' CPUs like the upstream.
+    start redis "$UP_CPUS" "$TMP/redis.out" redis-server --port "$PORT_REDIS" --bind 127.0.0.1 \
+        --save "" --appendonly no
+    write_palisade_full "$TMP/palisade-fleet.toml" "$PORT_FLEET" "$WORKERS" "$PORT_UP" "$TMP/jwt-public.pem"
+    sed -i -e 's|^rate_limit = { client = "1000000/s" }|rate_limit = { client = "1000000/s", scope = "cluster" }|' \
+        -e "s|palisade-full.toml.data|palisade-fleet.toml.data|" "$TMP/palisade-fleet.toml"
+    grep -q 'scope = "cluster"' "$TMP/palisade-fleet.toml" ||
+        die "palisade-fleet: bench/palisade-full.toml.in no longer has the rate_limit line this script makes cluster-scoped"
+    printf '\n[fleet]\nenabled = true\nurl = "redis://127.0.0.1:%s/0"\nservice = "bench"\n' "$PORT_REDIS" \
+        >>"$TMP/palisade-fleet.toml"
+    if ! "$PALISADE_BIN" check --config "$TMP/palisade-fleet.toml" >"$TMP/palisade-fleet.check" 2>&1; then
+        cat "$TMP/palisade-fleet.check" >&2
+        die "palisade-fleet: palisade check rejected $TMP/palisade-fleet.toml (output above) — is fleet mode merged?"
+    fi
+    start palisade-fleet "$PROXY_CPUS" "$TMP/palisade-fleet.out" "$PALISADE_BIN" run --config "$TMP/palisade-fleet.toml"
+    TARGETS+=(palisade-fleet)
+    PORT_OF[palisade-fleet]=$PORT_FLEET
+fi
+
 wait_ready nginx "$PORT_NGINX" "$TMP/nginx.out"
 wait_ready haproxy "$PORT_HAPROXY" "$TMP/haproxy.out"
 if [[ -n ${PORT_OF[palisade]:-} ]]; then
@@ -647,6 +677,14 @@ if [[ -n ${PORT_OF[palisade-full]:-} ]]; then
     [[ $st == 403 ]] ||
         die "palisade-full: expected 403 for GET $ATTACK_PATH with a valid token, got $st — is signature inspection merged and in block mode?"
     log "palisade-full: 200 with the token, 401 without it and with a bad signature, 403 for GET $ATTACK_PATH"
+fi
+if [[ -n ${PORT_OF[palisade-fleet]:-} ]]; then
+    wait_ready palisade-fleet "$PORT_FLEET" "$TMP/palisade-fleet.out"
+    st=$(status_of "$PORT_FLEET" / -H "Host: $BENCH_HOST")
+    [[ $st == 401 ]] || die "palisade-fleet: expected 401 without a token, got $st"
+    keys=$(redis-cli -p "$PORT_REDIS" --scan --pattern 'palisade:bench:limit:*' | wc -l)
+    ((keys > 0)) || die "palisade-fleet: no cluster limit bucket in Redis after a request — is scope = \"cluster\" in force?"
+    log "palisade-fleet: 200 with the token, its limit's bucket in Redis ($keys key(s))"
 fi
 log "all servers answer: ${TARGETS[*]}"
 
@@ -847,6 +885,11 @@ report() {
             target_line "palisade-full / nginx-modsec" palisade-full nginx-modsec 3
         fi
         target_line "palisade-full / nginx" palisade-full nginx 0.85
+    fi
+    if [[ -n ${PORT_OF[palisade-fleet]:-} ]]; then
+        # Fleet mode should cost the request path next to nothing: no target
+        # set by the issue; 0.95 is ours.
+        target_line "palisade-fleet / palisade-full" palisade-fleet palisade-full 0.95
     fi
     if [[ $RATE_DURATION != 0 ]]; then
         local d50 d99 added=()

@@ -1,7 +1,7 @@
 //! The admin surface: a listener separate from the proxy (127.0.0.1 by default,
 //! bearer-token protected) serving the JSON API (`api`), the embedded web UI
 //! (`assets`), the SSE live feed (`feed`, `api::stream`), `/metrics` (`metrics`),
-//! `/healthz` and `/readyz` (DESIGN.md, "Admin surface").
+//! `/healthz` and `/readyz` (the two probes, public; DESIGN.md, "Admin surface").
 //!
 //! Reaches the running sidecar only through `state::Control`, which the binary
 //! implements; never exposes a secret (the token is never logged or echoed, and
@@ -38,12 +38,11 @@ pub use stats::StatsKeeper;
 /// elsewhere, never framed.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// The whole admin router: public `/healthz` and UI files, everything else behind
-/// the token.
+/// The whole admin router: public `/healthz`, `/readyz` and UI files, everything
+/// else behind the token.
 pub fn router(state: AdminState) -> Router {
     let protected = api::routes()
         .route("/metrics", get(metrics::metrics))
-        .route("/readyz", get(readyz))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -52,8 +51,19 @@ pub fn router(state: AdminState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
+    // The probes are public because a kubelet's httpGet probe (or a load
+    // balancer's health check) cannot carry a secret without writing it into the
+    // pod spec. They say only whether each check passed: no address, no count, no
+    // error text.
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/readyz",
+            get(readyz).layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            )),
+        )
         .route("/", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
         .merge(protected)

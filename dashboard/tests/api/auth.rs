@@ -11,15 +11,12 @@ fn every_route() -> Vec<(String, String)> {
             let p = p.replace("{id}", "1").replace("{key}", "ip%3A10.0.0.1");
             (m.to_uppercase(), p)
         })
-        .chain([
-            ("GET".to_string(), "/metrics".to_string()),
-            ("GET".to_string(), "/readyz".to_string()),
-        ])
+        .chain([("GET".to_string(), "/metrics".to_string())])
         .collect()
 }
 
 #[tokio::test]
-async fn every_route_but_healthz_needs_the_token() {
+async fn every_route_but_the_probes_needs_the_token() {
     let admin = Admin::new();
     for (method, uri) in every_route() {
         for auth in [
@@ -132,6 +129,47 @@ async fn the_ui_is_embedded_with_no_inline_script_and_no_remote_asset() {
         .send(Request::get("/assets/nope.js").body(Body::empty()).unwrap())
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// A kubelet's httpGet probe carries no secret, so both probes answer without the
+/// token; what `/readyz` says is only which check passed.
+#[tokio::test]
+async fn the_probes_answer_without_the_token_and_say_only_which_check_passed() {
+    let admin = Admin::new();
+    for auth in [None, Some("Bearer wrong-token-0123456789")] {
+        let mut req = Request::get("/readyz");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = admin.send(req.body(Body::empty()).unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{auth:?}");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        let body = text(resp).await;
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["checks", "ready"], "{body}");
+        let checks = json["checks"].as_object().unwrap();
+        let mut names: Vec<&str> = checks.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["config", "fleet", "store", "upstream"], "{body}");
+        assert!(checks.values().all(serde_json::Value::is_boolean), "{body}");
+        assert!(!body.contains(TOKEN));
+    }
+    admin.state.ready.upstream_reached();
+    let resp = admin
+        .send(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = admin
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
 }
 
 #[tokio::test]

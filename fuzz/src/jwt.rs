@@ -28,6 +28,8 @@ const SECRET: &[u8] = b"fuzzing-secret-0123456789abcdef-0123456789abcdef";
 const CONFIG: &str = r#"
 [upstream]
 url = "http://127.0.0.1:1"
+[routes]
+unknown = "allow"
 [auth.jwt]
 issuer = "https://auth.example.com/"
 audience = ["orders-api", "admin-api"]

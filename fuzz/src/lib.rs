@@ -30,8 +30,11 @@ use std::sync::LazyLock;
 
 use palisade_signatures::{Engine, EngineOptions, Request, Scratch, Verdict};
 
+/// A target's body.
+pub type Body = fn(&[u8]);
+
 /// Every target by name, with its body: for the seed test and the scripts.
-pub const TARGETS: [(&str, fn(&[u8])); 10] = [
+pub const TARGETS: [(&str, Body); 10] = [
     ("sig_normalize", sig_normalize::run),
     ("sig_engine", sig_engine::run),
     ("query_cookie", query_cookie::run),

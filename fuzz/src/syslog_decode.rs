@@ -102,7 +102,7 @@ fn structured_data(text: &str) -> Result<(Elements, &str), String> {
 
 fn sd_name(text: &str) -> Result<(String, &str), String> {
     let end = text
-        .find(|c: char| !(c.is_ascii_graphic() && !matches!(c, '=' | ']' | '"')))
+        .find(|c: char| !c.is_ascii_graphic() || matches!(c, '=' | ']' | '"'))
         .unwrap_or(text.len());
     if end == 0 || end > 32 {
         return Err(format!("SD-NAME at {:?}", &text[..end.min(40)]));

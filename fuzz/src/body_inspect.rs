@@ -29,7 +29,10 @@ pub fn run(data: &[u8]) {
             &rest[len..],
         )
     } else {
-        (CONTENT_TYPES[pick % (CONTENT_TYPES.len() + 1)].to_string(), rest)
+        (
+            CONTENT_TYPES[pick % (CONTENT_TYPES.len() + 1)].to_string(),
+            rest,
+        )
     };
     let req = Request::new("POST", b"/api/upload").body(&content_type, body);
     super::inspect_checked(&req);

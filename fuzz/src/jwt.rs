@@ -77,7 +77,9 @@ pub fn run(data: &[u8]) {
     let header: Value = serde_json::from_slice(header).expect("a verified header is JSON");
     assert_eq!(header["alg"], "HS256", "verified with another algorithm");
     let claims: Value = serde_json::from_slice(claims).expect("verified claims are JSON");
-    let exp = claims["exp"].as_f64().expect("a verified token has a numeric exp");
+    let exp = claims["exp"]
+        .as_f64()
+        .expect("a verified token has a numeric exp");
     assert!(exp + 30.0 > NOW_S as f64, "an expired token verified");
     assert_eq!(claims["iss"], "https://auth.example.com/");
     let aud_ok = |a: &Value| a == "orders-api" || a == "admin-api";
@@ -87,8 +89,20 @@ pub fn run(data: &[u8]) {
     }
     assert_eq!(claims["sub"].as_str(), Some(&*identity.subject));
     for s in std::iter::once(&identity.subject).chain(&identity.scopes) {
-        assert!(!s.is_empty() && s.len() <= 1024, "claim of {} bytes", s.len());
-        assert!(!s.chars().any(char::is_control), "control character in {s:?}");
+        assert!(
+            !s.is_empty() && s.len() <= 1024,
+            "claim of {} bytes",
+            s.len()
+        );
+        assert!(
+            !s.chars().any(char::is_control),
+            "control character in {s:?}"
+        );
     }
-    assert!(identity.scopes.iter().all(|s| !s.contains(char::is_whitespace)));
+    assert!(
+        identity
+            .scopes
+            .iter()
+            .all(|s| !s.contains(char::is_whitespace))
+    );
 }

@@ -17,10 +17,10 @@ pub mod jwt;
 pub mod openapi;
 pub mod path_template;
 pub mod query_cookie;
-pub mod sig_engine;
-pub mod sig_normalize;
 pub mod siem_cef;
 pub mod siem_syslog;
+pub mod sig_engine;
+pub mod sig_normalize;
 
 mod cef_decode;
 mod siem_record;
@@ -46,6 +46,14 @@ pub const TARGETS: [(&str, Body); 10] = [
     ("siem_syslog", siem_syslog::run),
     ("config", config::run),
 ];
+
+/// Builds the signature engines before the first input: compiling every rule
+/// takes seconds under AddressSanitizer, which libFuzzer's per-input timeout
+/// would otherwise count against whichever input came first.
+pub fn init_engines() {
+    LazyLock::force(&DEFAULT_ENGINE);
+    LazyLock::force(&WIDE_ENGINE);
+}
 
 /// The bundled rules as the proxy runs them by default.
 static DEFAULT_ENGINE: LazyLock<Engine> = LazyLock::new(|| {

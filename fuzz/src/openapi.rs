@@ -93,7 +93,11 @@ pub fn run(data: &[u8]) {
         assert_eq!(report.violations().len(), SCHEMA_VIOLATIONS_MAX);
     }
     for v in report.violations() {
-        assert!(v.name.len() <= SCHEMA_NAME_MAX, "name of {} bytes", v.name.len());
+        assert!(
+            v.name.len() <= SCHEMA_NAME_MAX,
+            "name of {} bytes",
+            v.name.len()
+        );
         assert!(
             v.name.bytes().all(|b| b.is_ascii_graphic()),
             "uncleaned name {:?}",

@@ -20,7 +20,9 @@ pub fn run(data: &[u8]) {
         None => (data, &[][..]),
     };
     let headers = [("Cookie", cookie), ("X-Forwarded-Query", query)];
-    let req = Request::new("GET", b"/search").query(query).headers(&headers);
+    let req = Request::new("GET", b"/search")
+        .query(query)
+        .headers(&headers);
     super::inspect_checked(&req);
     let cookie_only = [("cookie", cookie)];
     super::inspect_checked(&Request::new("POST", b"/").headers(&cookie_only));
@@ -31,8 +33,14 @@ pub fn run(data: &[u8]) {
     };
     if let Some(keys) = query_keys(q) {
         assert!(!keys.is_empty() && keys.len() <= QUERY_KEYS_MAX);
-        assert!(!keys.contains('='), "a value reached the key list: {keys:?}");
-        let names: Vec<&str> = q.split('&').map(|p| p.split('=').next().unwrap_or("")).collect();
+        assert!(
+            !keys.contains('='),
+            "a value reached the key list: {keys:?}"
+        );
+        let names: Vec<&str> = q
+            .split('&')
+            .map(|p| p.split('=').next().unwrap_or(""))
+            .collect();
         for k in keys.split('&').filter(|k| !k.is_empty()) {
             assert!(names.contains(&k), "{k:?} is not a name of {q:?}");
         }

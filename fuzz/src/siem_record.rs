@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use arbitrary::Arbitrary;
 use palisade_models::{
-    Block, BlockOrigin, BlockScope, DeniedSummary, Finding, FindingClient, FindingId,
-    FindingKind, FindingRequest, Severity, SiemEvent, SiemRecord, SiemSource,
+    Block, BlockOrigin, BlockScope, DeniedSummary, Finding, FindingClient, FindingId, FindingKind,
+    FindingRequest, Severity, SiemEvent, SiemRecord, SiemSource,
 };
 use serde_json::{Map, Value};
 
@@ -118,15 +118,16 @@ impl Input {
                     window_end_ms: self.window.1,
                     summary: self.summary.as_str().into(),
                     evidence: self.evidence(),
-                    request: self.request.as_ref().map(|(m, p, status, port, ua)| {
-                        FindingRequest {
+                    request: self
+                        .request
+                        .as_ref()
+                        .map(|(m, p, status, port, ua)| FindingRequest {
                             method: m.as_str().into(),
                             path: p.as_str().into(),
                             status: *status,
                             peer_port: *port,
                             user_agent: ua.as_deref().map(Into::into),
-                        }
-                    }),
+                        }),
                 },
             },
             1 => SiemEvent::Block {
@@ -176,7 +177,9 @@ impl Input {
         match &self.request {
             Some((_, path, _, _, ua)) => (Some(path), ua.as_deref()),
             None => (
-                self.endpoint.as_deref().map(|e| e.split_once(' ').map_or(e, |(_, p)| p)),
+                self.endpoint
+                    .as_deref()
+                    .map(|e| e.split_once(' ').map_or(e, |(_, p)| p)),
                 None,
             ),
         }

@@ -39,8 +39,16 @@ pub fn run(data: &[u8]) {
     let pri = u16::from(input.facility.min(23)) * 8 + u16::from(syslog_severity(&record));
     assert_eq!(s.pri, pri);
     let at = humantime::parse_rfc3339(&s.timestamp).expect("an RFC 3339 timestamp");
-    let ms = at.duration_since(UNIX_EPOCH).expect("after 1970").as_millis();
-    assert_eq!(ms, u128::from(record.created_ms.min(MAX_MS)), "{}", s.timestamp);
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    assert_eq!(
+        ms,
+        u128::from(record.created_ms.min(MAX_MS)),
+        "{}",
+        s.timestamp
+    );
     assert_eq!(s.hostname, header_field(&input.hostname, 255));
     assert_eq!(s.app_name, header_field(&input.app_name, 48));
     assert_eq!(s.procid, "-");
@@ -56,8 +64,15 @@ pub fn run(data: &[u8]) {
         );
     }
     let param = |name: &str, raw: Option<&str>| {
-        let got = params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        assert_eq!(got, raw.map(|r| spaced(r, 1023)).as_deref(), "{name}: {text:?}");
+        let got = params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            got,
+            raw.map(|r| spaced(r, 1023)).as_deref(),
+            "{name}: {text:?}"
+        );
     };
     param("id", Some(&input.id));
     match &record.event {

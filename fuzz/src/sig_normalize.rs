@@ -33,7 +33,10 @@ pub fn run(data: &[u8]) {
         assert_eq!(f.base, raw, "a plain part is its own base form");
     } else {
         for w in f.base.windows(2) {
-            assert!(w != b"  " && w != b"\n\n" && w != b" \n", "uncompacted: {w:?}");
+            assert!(
+                w != b"  " && w != b"\n\n" && w != b" \n",
+                "uncompacted: {w:?}"
+            );
             assert!(!(path && w == b"//"), "a path keeps a run of slashes");
         }
         for &b in &f.base {

@@ -55,7 +55,11 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Syslog, String> {
     let (sd, after) = structured_data(rest)?;
     let msg = match after {
         "" => None,
-        a => Some(a.strip_prefix(' ').ok_or("no space before MSG")?.to_string()),
+        a => Some(
+            a.strip_prefix(' ')
+                .ok_or("no space before MSG")?
+                .to_string(),
+        ),
     };
     Ok(Syslog {
         pri,

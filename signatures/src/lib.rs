@@ -38,9 +38,9 @@ mod rules;
 
 pub use class::{Class, Severity};
 pub use engine::{Engine, EngineOptions, Hit, Scratch, Verdict};
+pub use error::SignatureError;
 #[doc(hidden)]
 pub use normalize::{NormalForms, normal_forms};
-pub use error::SignatureError;
 pub use request::Request;
 pub use rules::BUNDLED_RULES;
 

@@ -11,6 +11,7 @@ use std::path::Path;
 
 #[test]
 fn every_fuzz_target_passes_its_seeds() {
+    fuzz::init_engines();
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
     for (name, run) in fuzz::TARGETS {
         let dir = seeds.join(name);

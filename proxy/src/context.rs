@@ -171,7 +171,7 @@ fn request_id_at(wall: SystemTime) -> HeaderValue {
 }
 
 /// The names of the query's parameters, in order, `&`-separated; never values.
-fn query_keys(query: &str) -> Option<Box<str>> {
+pub(crate) fn query_keys(query: &str) -> Option<Box<str>> {
     let mut out = Vec::with_capacity(query.len().min(QUERY_KEYS_MAX));
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let key = pair.split('=').next().unwrap_or_default();

@@ -13,6 +13,8 @@ mod context;
 mod deny;
 mod error;
 mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod jwt;
 mod limits;

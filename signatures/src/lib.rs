@@ -39,6 +39,8 @@ mod rules;
 pub use class::{Class, Severity};
 pub use engine::{Engine, EngineOptions, Hit, Scratch, Verdict};
 pub use error::SignatureError;
+#[doc(hidden)]
+pub use normalize::{NormalForms, normal_forms};
 pub use request::Request;
 pub use rules::BUNDLED_RULES;
 

@@ -55,6 +55,42 @@ pub(crate) fn base<'a>(
     (out, bytes)
 }
 
+/// One part's forms as the engine reads them, owned. See [`normal_forms`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalForms {
+    /// The base form (the part itself when nothing but case would change).
+    pub base: Vec<u8>,
+    /// True when `base` is the part as it was (only case would change).
+    pub plain: bool,
+    /// The bytes the engine believes `base` holds, ASCII folded to lower
+    /// case, ascending: rules needing a byte outside it are skipped.
+    pub bytes: Vec<u8>,
+    /// The shell form, when the base form has something it changes.
+    pub shell: Option<Vec<u8>>,
+}
+
+/// The base and shell forms of `raw` (and the byte set the prefilter skips
+/// rules by), made by the same calls `Engine::inspect` makes for each part;
+/// `plus_space` and `path` as `base` takes them. For the fuzz targets
+/// (`fuzz/`) and rule work: it allocates, so it is not for the request path.
+pub fn normal_forms(raw: &[u8], plus_space: bool, path: bool) -> NormalForms {
+    let (mut out, mut tmp) = (Vec::new(), Vec::new());
+    let (text, bytes) = base(raw, plus_space, path, &mut out, &mut tmp);
+    let plain = std::ptr::eq(text, raw);
+    let base = text.to_vec();
+    let shell = has_shell_tricks(&bytes).then(|| {
+        let mut s = Vec::new();
+        shell(&base, &mut s);
+        s
+    });
+    NormalForms {
+        base,
+        plain,
+        bytes: bytes.iter().collect(),
+        shell,
+    }
+}
+
 /// What a byte means to `plain`: nothing (0), something the base form changes
 /// wherever it is (1), or something it changes in some contexts (2).
 const PLAIN_CLASS: [u8; 256] = {

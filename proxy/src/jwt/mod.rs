@@ -165,8 +165,9 @@ impl JwtVerifier {
         })
     }
 
-    /// `build`, reading secrets through `env` (tests cannot set variables safely).
-    pub(crate) fn build_with_env(
+    /// `build`, reading secrets through `env` (tests and the fuzz targets
+    /// cannot set variables safely).
+    pub fn build_with_env(
         config: &JwtConfig,
         clock: SharedClock,
         env: &dyn Fn(&str) -> Option<Vec<u8>>,

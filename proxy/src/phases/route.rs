@@ -39,7 +39,7 @@ pub(crate) fn route(ctx: &mut RequestCtx, req: &Request<Incoming>, table: &Route
 }
 
 /// True for a path with a dot segment or an encoded backslash.
-fn is_ambiguous(path: &str) -> bool {
+pub(crate) fn is_ambiguous(path: &str) -> bool {
     let bytes = path.as_bytes();
     // Nearly every path has neither a dot nor a percent sign: one scan decides.
     if !bytes.iter().any(|&b| b == b'.' || b == b'%') {

@@ -4,7 +4,11 @@
 //! instead of sleeps.
 
 pub mod binary;
+pub mod corpus;
+pub mod framing;
+pub mod h2raw;
 pub mod raw;
+pub mod recording;
 pub mod redis;
 pub mod sidecar;
 pub mod syslog;

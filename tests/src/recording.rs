@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +80,32 @@ impl Drop for RecordingUpstream {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// A TCP listener on 127.0.0.1:0 that keeps every byte any client sends and
+/// answers nothing (a syslog receiver, for a test that searches its input).
+pub async fn keep_bytes() -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind receiver");
+    let addr = listener.local_addr().expect("receiver addr");
+    let kept: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let k = kept.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let k = k.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    k.lock().expect("kept lock").extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+    });
+    (addr, kept)
 }
 
 async fn accept(

@@ -394,6 +394,10 @@ impl PalisadeBuilder {
                 live: live.clone(),
                 ready: ready.clone(),
                 token,
+                guard: Arc::new(palisade_dashboard::AuthGuard::new(
+                    &config.admin,
+                    self.clock.clone(),
+                )),
                 clock: self.clock.clone(),
                 stopping: CancellationToken::new(),
             })?;

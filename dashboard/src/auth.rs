@@ -3,9 +3,9 @@
 //! `Authorization: Bearer …` in constant time. The token is never logged and
 //! never echoed in a response.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -120,11 +120,33 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
         .then(|| rest.trim_ascii())
 }
 
-/// Refuses requests without the admin token.
+/// Refuses requests without the admin token, and (`guard.rs`) every request
+/// presenting a token from an address that has guessed too often.
 pub async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {
-    match bearer(req.headers()) {
+    // Without ConnectInfo (a router tested with `oneshot`) all callers share one key.
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let presented = bearer(req.headers());
+    if presented.is_some()
+        && let Err(secs) = s.guard.check(ip)
+    {
+        return too_many(secs);
+    }
+    match presented {
         Some(t) if s.token.matches(t) => next.run(req).await,
         presented => {
+            if presented.is_some()
+                && let Err(secs) = s.guard.failed(ip)
+            {
+                tracing::warn!(
+                    client = %ip,
+                    retry_after_s = secs,
+                    "admin: too many wrong tokens from this address; refusing its requests for a while"
+                );
+                return too_many(secs);
+            }
             let message = if presented.is_some() {
                 "the bearer token is not the admin token"
             } else {
@@ -139,6 +161,19 @@ pub async fn require_token(State(s): State<AdminState>, req: Request, next: Next
             resp
         }
     }
+}
+
+/// 429 from the lockout, with when to try again.
+fn too_many(secs: u64) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many wrong admin tokens from this address: wait for Retry-After seconds",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod feed;
+pub mod guard;
 pub mod metrics;
 pub mod state;
 pub mod stats;
@@ -28,6 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use auth::{Token, TokenError};
 pub use feed::Feed;
+pub use guard::AuthGuard;
 pub use state::{
     AdminState, BlockRefused, Control, Counters, Export, ExportError, ExportFile, Readiness,
     SpecView,
@@ -39,7 +41,11 @@ pub use stats::StatsKeeper;
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The whole admin router: public `/healthz`, `/readyz` and UI files, everything
-/// else behind the token.
+/// else behind the token. Every response, errors and 404s too, carries the
+/// security headers (CSP, X-Frame-Options, nosniff, Referrer-Policy) and, unless
+/// it is a UI file, `Cache-Control: no-store`. No CORS: no `Access-Control-*`
+/// header is ever set, so a browser page from another origin cannot read an
+/// answer.
 pub fn router(state: AdminState) -> Router {
     let protected = api::routes()
         .route("/metrics", get(metrics::metrics))
@@ -83,6 +89,12 @@ pub fn router(state: AdminState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
+        ))
+        // Everything not cached on purpose (the UI's files say `no-cache`):
+        // health, errors and 404s included, so no proxy keeps an admin answer.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ))
 }
 

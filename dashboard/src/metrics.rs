@@ -314,6 +314,18 @@ impl Collector for Scrape {
             "Client connections open on the proxy.",
             c.connections_open as i64,
         )?;
+        counter(
+            &mut enc,
+            "palisade_admin_auth_failures",
+            "Wrong admin tokens presented to the admin listener.",
+            &[(vec![], s.guard.failures_total())],
+        )?;
+        counter(
+            &mut enc,
+            "palisade_admin_auth_refused",
+            "Admin requests answered 429 because their address presented too many wrong tokens.",
+            &[(vec![], s.guard.refused_total())],
+        )?;
         siem(&mut enc, &s.control.siem())?;
         fleet(&mut enc, &s.control.fleet())?;
         Ok(())

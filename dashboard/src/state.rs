@@ -14,6 +14,7 @@ use palisade_store::Store;
 
 use crate::auth::Token;
 use crate::feed::Feed;
+use crate::guard::AuthGuard;
 use crate::stats::StatsKeeper;
 
 /// Counters of the running sidecar, read once a second and on each scrape.
@@ -191,6 +192,8 @@ pub struct AdminState {
     pub live: Arc<ArcSwap<LiveView>>,
     pub ready: Arc<Readiness>,
     pub token: Arc<Token>,
+    /// Wrong-token counting and lockouts (`guard.rs`).
+    pub guard: Arc<AuthGuard>,
     pub clock: SharedClock,
     /// Cancelled when the admin server stops: ends the live streams.
     pub stopping: tokio_util::sync::CancellationToken,

@@ -3,9 +3,16 @@
 //! clients refuse to send, throwaway certificates, and a bounded `eventually`
 //! instead of sleeps.
 
+pub mod admin;
 pub mod binary;
+pub mod corpus;
+pub mod framing;
+pub mod h2raw;
+pub mod jws;
 pub mod raw;
+pub mod recording;
 pub mod redis;
+pub mod secrets;
 pub mod sidecar;
 pub mod syslog;
 pub mod tls;

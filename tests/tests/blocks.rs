@@ -25,7 +25,9 @@ async fn a_published_block_denies_and_then_expires() {
     let c = reqwest::Client::new();
     assert_eq!(c.get(side.url("/")).send().await.unwrap().status(), 200);
 
-    let now = palisade_models::unix_ms(SystemTime::now());
+    // The block's times come from the injected clock the sidecar judges expiry by
+    // (the wall clock has moved on by however long the start-up took).
+    let now = palisade_models::Clock::now_ms(&*clock);
     let id = side.palisade.blocks().publish(NewBlock {
         scope: BlockScope::Ip("127.0.0.1".parse().unwrap()),
         reason: "test: bola_enumeration".into(),

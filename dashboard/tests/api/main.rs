@@ -149,6 +149,14 @@ impl Admin {
             live: Arc::new(ArcSwap::from_pointee(live)),
             ready: Arc::new(Readiness::default()),
             token: Arc::new(Token::new(TOKEN, "test").unwrap()),
+            // Generous: the tests that walk every route with a wrong token must
+            // see 401s; the lockout has its own tests.
+            guard: Arc::new(palisade_dashboard::AuthGuard::with(
+                1000,
+                std::time::Duration::from_secs(60),
+                100,
+                clock.clone(),
+            )),
             clock,
             stopping: tokio_util::sync::CancellationToken::new(),
         };

@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use super::{Parsed, Problems};
 
+type Duration = Parsed<humantime::Duration>;
+
 /// `[admin]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +31,33 @@ pub struct AdminConfig {
     /// Palisade makes a random token and prints it at start.
     #[serde(default)]
     pub token_file: Option<String>,
+    /// Wrong admin tokens a client address (IPv6: its /64) may present at once;
+    /// after that one more per `auth_failure_window / auth_failures`. Past the
+    /// limit every request from that address that presents a token gets 429
+    /// with Retry-After, the right token too, so a guess is neither confirmed
+    /// nor refuted. Counted in `palisade_admin_auth_failures_total`. Default: 10.
+    #[serde(default = "default_auth_failures")]
+    pub auth_failures: u32,
+    /// The window `auth_failures` refills over. Default: "1m".
+    #[serde(default = "default_auth_failure_window")]
+    pub auth_failure_window: Duration,
+    /// Client addresses whose wrong tokens are remembered at once; when full,
+    /// idle ones are forgotten, and a wrong token from a new address is refused
+    /// with 429 until room frees (fail closed). Default: 10000.
+    #[serde(default = "default_auth_failure_clients")]
+    pub auth_failure_clients: usize,
+}
+
+fn default_auth_failures() -> u32 {
+    10
+}
+
+fn default_auth_failure_window() -> Duration {
+    Parsed::new("1m")
+}
+
+fn default_auth_failure_clients() -> usize {
+    10_000
 }
 
 fn yes() -> bool {
@@ -50,6 +79,9 @@ impl Default for AdminConfig {
             listen: default_listen(),
             token_env: default_token_env(),
             token_file: None,
+            auth_failures: default_auth_failures(),
+            auth_failure_window: default_auth_failure_window(),
+            auth_failure_clients: default_auth_failure_clients(),
         }
     }
 }
@@ -77,6 +109,32 @@ impl AdminConfig {
                 "admin.token_file",
                 "the path is empty",
                 "give the path of a file holding the token, or remove the key",
+            );
+        }
+        if self.auth_failures == 0 {
+            p.push(
+                "admin.auth_failures",
+                "0 would refuse every token",
+                "allow at least 1 wrong token per window, e.g. 10",
+            );
+        }
+        self.auth_failure_window.check(
+            "admin.auth_failure_window",
+            "write a duration such as 30s, 1m or 1h",
+            p,
+        );
+        if self.auth_failure_window.ok().is_some_and(|d| d.is_zero()) {
+            p.push(
+                "admin.auth_failure_window",
+                "a zero window would never refill",
+                "write a duration such as 30s, 1m or 1h",
+            );
+        }
+        if self.auth_failure_clients == 0 {
+            p.push(
+                "admin.auth_failure_clients",
+                "0 would refuse every wrong token without counting it",
+                "remember at least 1 address, e.g. 10000",
             );
         }
     }

@@ -4,9 +4,13 @@
 //! can never reach the upstream.
 //!
 //! Ambiguous means: both Content-Length and Transfer-Encoding, more than one
-//! Content-Length (even equal ones), more than one Transfer-Encoding, or a
-//! Transfer-Encoding other than exactly `chunked`. hyper alone would normalise some
-//! of these (RFC 9112 §6.3 allows it); Palisade refuses them, as nginx does.
+//! Content-Length (even equal ones), a Content-Length other than plain digits
+//! (`5, 5` too), more than one Transfer-Encoding, or a Transfer-Encoding other
+//! than exactly `chunked`. hyper alone would normalise some of these (RFC 9112
+//! §6.3 allows it); Palisade refuses them, as nginx does. Refused with them,
+//! because an upstream could read them differently: `Content_Length` and
+//! `Transfer_Encoding` (CGI-style servers map `_` to `-`), more than one Host,
+//! and an HTTP/1.1 request without Host (RFC 9112 §3.2).
 //!
 //! Must not copy bytes in the common case (a head that arrives in one read is
 //! parsed in place), and must not guess: where it cannot follow the framing it
@@ -26,13 +30,18 @@ pub(crate) enum Inspect {
     /// including the bad part, so its own decoder fails the body and the client gets
     /// 400), then nothing more: the connection closes after this exchange.
     Broken { keep: usize },
+    /// A chunk-size or trailer line longer than the guard follows: hand hyper
+    /// the first `keep` bytes, then end-of-stream, so its body fails at once
+    /// (400) rather than waiting for a line end; the connection then closes.
+    Cut { keep: usize },
 }
 
-/// The method and target of a refused head, for its event.
+/// The method and target of a refused head, and why, for its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     pub(crate) method: http::Method,
     pub(crate) target: Box<str>,
+    pub(crate) why: &'static str,
 }
 
 /// Tracks the framing of one HTTP/1 connection's request stream.
@@ -70,7 +79,8 @@ enum State {
 enum Framing {
     Length(u64),
     Chunked,
-    Ambiguous(Target),
+    /// Refused: ambiguous framing, or a head the upstream could read otherwise.
+    Refuse(Target),
     /// Malformed in a way hyper answers itself (400 or 431).
     LeaveToHyper,
 }
@@ -100,7 +110,7 @@ impl H1Guard {
                 State::Off => return Inspect::Pass,
                 State::Head => match self.feed_head(rest) {
                     None => return Inspect::Pass,
-                    Some((used, Framing::Ambiguous(target))) => {
+                    Some((used, Framing::Refuse(target))) => {
                         self.rejected = Some(target);
                         self.state = State::Off;
                         return Inspect::Reject {
@@ -150,7 +160,7 @@ impl H1Guard {
                 State::ChunkSize | State::Trailer => {
                     let Some(line_end) = memchr_nl(rest) else {
                         if self.pending.len() + rest.len() > MAX_LINE {
-                            return Inspect::Broken { keep: data.len() };
+                            return Inspect::Cut { keep: pos };
                         }
                         self.pending.extend_from_slice(rest);
                         return Inspect::Pass;
@@ -255,39 +265,78 @@ impl H1Guard {
 
 fn framing(req: &httparse::Request<'_, '_>) -> Framing {
     let headers: &[Header<'_>] = req.headers;
-    let mut lengths = headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("content-length"));
-    let mut encodings = headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
-    match (
-        lengths.next(),
-        lengths.next(),
-        encodings.next(),
-        encodings.next(),
-    ) {
-        (None, _, None, _) => Framing::Length(0),
-        (Some(cl), None, None, _) => match std::str::from_utf8(cl.value)
-            .ok()
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            Some(n) => Framing::Length(n),
-            None => Framing::LeaveToHyper,
-        },
-        (None, _, Some(te), None) if te.value.trim_ascii().eq_ignore_ascii_case(b"chunked") => {
-            Framing::Chunked
+    // One pass: how many of each header that decides framing or routing.
+    let (mut cl, mut te, mut host) = (None, None, 0usize);
+    let (mut cls, mut tes) = (0usize, 0usize);
+    let mut lookalike = false;
+    for h in headers {
+        let n = h.name.as_bytes();
+        match n.len() {
+            4 if n.eq_ignore_ascii_case(b"host") => host += 1,
+            14 if n.eq_ignore_ascii_case(b"content-length") => {
+                cls += 1;
+                cl = Some(h.value);
+            }
+            17 if n.eq_ignore_ascii_case(b"transfer-encoding") => {
+                tes += 1;
+                te = Some(h.value);
+            }
+            14 | 17 => lookalike |= is_lookalike(n),
+            _ => {}
         }
-        _ => Framing::Ambiguous(Target {
+    }
+    let refuse = |why| {
+        Framing::Refuse(Target {
             method: req
                 .method
                 .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())
                 .unwrap_or_default(),
             target: req.path.unwrap_or_default().into(),
-        }),
+            why,
+        })
+    };
+    if lookalike {
+        return refuse(WHY_LOOKALIKE);
+    }
+    // RFC 9112 §3.2: more than one Host, or none in HTTP/1.1, is answered 400.
+    if host > 1 || (host == 0 && req.version == Some(1)) {
+        return refuse(WHY_HOST);
+    }
+    match (cls, cl, tes, te) {
+        (0, _, 0, _) => Framing::Length(0),
+        // Only plain digits: a list (`5, 5`), which hyper would collapse and a
+        // back end might not, is refused with the rest.
+        (1, Some(v), 0, _) => match std::str::from_utf8(v)
+            .ok()
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(n) => Framing::Length(n),
+            None => refuse(WHY_FRAMING),
+        },
+        (0, _, 1, Some(v)) if v.trim_ascii().eq_ignore_ascii_case(b"chunked") => Framing::Chunked,
+        _ => refuse(WHY_FRAMING),
     }
 }
+
+/// `Content_Length` or `Transfer_Encoding` in any case: servers that map
+/// header names to CGI-style variables (WSGI, PHP) read them as the real ones.
+fn is_lookalike(name: &[u8]) -> bool {
+    let real: &[u8] = if name.len() == 14 {
+        b"content-length"
+    } else {
+        b"transfer-encoding"
+    };
+    name.contains(&b'_')
+        && name
+            .iter()
+            .zip(real)
+            .all(|(&a, &b)| a.eq_ignore_ascii_case(&b) || (a == b'_' && b == b'-'))
+}
+
+const WHY_FRAMING: &str = "ambiguous request framing (request smuggling?)";
+const WHY_HOST: &str = "no Host, or more than one";
+const WHY_LOOKALIKE: &str = "a header spelled like a framing header with `_` for `-`";
 
 fn memchr_nl(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')

@@ -58,9 +58,12 @@ impl<S: AsyncRead> AsyncRead for TrackedIo<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.project();
         let state = &this.info.state;
-        if state.refused().is_some() {
+        match state.refused() {
+            None => {}
+            // hyper's body decoder fails on the early end: 400, then close.
+            Some(Refusal::Cut) => return Poll::Ready(Ok(())),
             // The driver answers and closes; hyper must see neither data nor EOF.
-            return Poll::Pending;
+            Some(_) => return Poll::Pending,
         }
         let before = buf.filled().len();
         if this.prefix.is_empty() {
@@ -81,6 +84,12 @@ impl<S: AsyncRead> AsyncRead for TrackedIo<S> {
             Inspect::Pass => Poll::Ready(Ok(())),
             Inspect::Reject { keep } => withhold(buf, before, keep, state, Refusal::Ambiguous),
             Inspect::Broken { keep } => withhold(buf, before, keep, state, Refusal::Close),
+            Inspect::Cut { keep } => {
+                buf.set_filled(before + keep);
+                state.refuse(Refusal::Cut);
+                // With nothing to hand over, this read is already the end.
+                Poll::Ready(Ok(()))
+            }
         }
     }
 }

@@ -159,7 +159,7 @@ async fn serve<S>(
                 method: target.map(|t| t.method.as_str()),
                 path,
                 api_key_id: None,
-                detail: Some("ambiguous request framing (request smuggling?)"),
+                detail: Some(target.map_or("ambiguous request head", |t| t.why)),
             }
             .emit(&w.shared.stats);
             if let Some(target) = target {
@@ -215,7 +215,7 @@ where
     loop {
         match info.state.refused() {
             Some(Refusal::Ambiguous) if info.state.in_flight() == 0 => return End::Refused(conn),
-            Some(Refusal::Close) if info.state.in_flight() == 0 => return End::Done,
+            Some(Refusal::Close | Refusal::Cut) if info.state.in_flight() == 0 => return End::Done,
             _ => {}
         }
         tokio::select! {

@@ -29,6 +29,10 @@ pub(crate) enum Refusal {
     Ambiguous = 1,
     /// Broken chunked framing: hyper answers the request; then close.
     Close = 2,
+    /// Framing the guard will not follow (a chunk or trailer line past its
+    /// limit): hyper gets end-of-stream after the bytes before it, so its body
+    /// fails (400) at once instead of waiting for more; then close.
+    Cut = 3,
 }
 
 /// Facts about a connection that every request on it shares.
@@ -169,7 +173,8 @@ impl ConnState {
         match self.refused.load(Ordering::Acquire) {
             0 => None,
             1 => Some(Refusal::Ambiguous),
-            _ => Some(Refusal::Close),
+            2 => Some(Refusal::Close),
+            _ => Some(Refusal::Cut),
         }
     }
 }

@@ -33,11 +33,41 @@ pub(crate) fn accept(req: &Request<Incoming>, s: &Settings) -> Flow {
         if head_bytes(req) > s.max_header_bytes {
             return Flow::deny(Phase::Accept, DenyCode::HeadersTooLarge);
         }
+        // HTTP/1 heads get these checks from the framing guard (conn/guard.rs);
+        // an HTTP/2 request goes upstream as HTTP/1.1, where they would matter.
+        if h2_ambiguous(headers) {
+            return Flow::deny(Phase::Accept, DenyCode::BadRequest);
+        }
     }
     if req.method() == Method::CONNECT {
         return Flow::deny(Phase::Accept, DenyCode::BadRequest);
     }
     Flow::Continue
+}
+
+/// An HTTP/2 request that would read two ways once sent as HTTP/1.1: more than
+/// one Host, more than one content-length (hyper's h2 accepts equal ones, and
+/// would forward both), or a `content_length` / `transfer_encoding` lookalike,
+/// which CGI-style servers read as the real header. (hyper's h2 already resets
+/// streams with connection-specific headers or a content-length at odds with
+/// the DATA frames.)
+fn h2_ambiguous(headers: &http::HeaderMap) -> bool {
+    let twice = |name| {
+        let mut v = headers.get_all(name).iter();
+        v.next().is_some() && v.next().is_some()
+    };
+    if twice(http::header::HOST) || twice(http::header::CONTENT_LENGTH) {
+        return true;
+    }
+    headers.keys().any(|n| {
+        let n = n.as_str();
+        n.contains('_')
+            && matches!(n.len(), 14 | 17)
+            && matches!(
+                n.replace('_', "-").as_str(),
+                "content-length" | "transfer-encoding"
+            )
+    })
 }
 
 /// The size of the request head as the caps count it: the request target plus

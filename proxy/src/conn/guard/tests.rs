@@ -12,7 +12,7 @@ const SMUGGLE: &[u8] =
 fn plain_requests_pass_and_pipeline() {
     let mut g = guard();
     let mut stream = GET.to_vec();
-    stream.extend_from_slice(b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+    stream.extend_from_slice(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
     stream.extend_from_slice(GET);
     assert_eq!(g.inspect(&stream), Inspect::Pass);
     assert_eq!(g.state, State::Head);
@@ -23,12 +23,12 @@ fn plain_requests_pass_and_pipeline() {
 fn content_length_with_transfer_encoding_is_rejected_before_its_last_byte() {
     for head in [
         SMUGGLE.to_vec(),
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n".to_vec(),
-        b"POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n".to_vec(),
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n".to_vec(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n".to_vec(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
             .to_vec(),
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec(),
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n".to_vec(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n".to_vec(),
     ] {
         let mut g = guard();
         assert_eq!(
@@ -45,7 +45,7 @@ fn content_length_with_transfer_encoding_is_rejected_before_its_last_byte() {
 #[test]
 fn chunked_in_any_case_is_fine() {
     let mut g = guard();
-    let req = b"POST / HTTP/1.1\r\nTransfer-Encoding:  Chunked \r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let req = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  Chunked \r\n\r\n5\r\nhello\r\n0\r\n\r\n";
     assert_eq!(g.inspect(req), Inspect::Pass);
     assert_eq!(g.state, State::Head);
 }
@@ -53,7 +53,7 @@ fn chunked_in_any_case_is_fine() {
 #[test]
 fn a_smuggled_head_after_a_chunked_body_is_found() {
     let mut g = guard();
-    let mut stream = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut stream = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     stream.extend_from_slice(b"4;ext=1\r\nwiki\r\n0\r\nX-Trailer: y\r\n\r\n");
     let start = stream.len();
     stream.extend_from_slice(SMUGGLE);
@@ -68,7 +68,7 @@ fn a_smuggled_head_after_a_chunked_body_is_found() {
 #[test]
 fn a_smuggled_head_is_found_byte_by_byte() {
     let mut g = guard();
-    let mut stream = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc".to_vec();
+    let mut stream = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec();
     stream.extend_from_slice(SMUGGLE);
     let last = stream.len() - 1;
     for (i, b) in stream.iter().enumerate() {
@@ -85,7 +85,7 @@ fn a_smuggled_head_is_found_byte_by_byte() {
 fn a_content_length_body_that_looks_like_a_head_is_skipped() {
     let mut g = guard();
     let mut stream = format!(
-        "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
         SMUGGLE.len()
     )
     .into_bytes();
@@ -105,7 +105,8 @@ fn bad_chunk_sizes_break_the_connection() {
         (b"5\nhello\r\n", 2),
     ] {
         let mut g = guard();
-        let mut stream = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut stream =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         let head = stream.len();
         stream.extend_from_slice(body);
         assert_eq!(
@@ -119,7 +120,7 @@ fn bad_chunk_sizes_break_the_connection() {
 #[test]
 fn malformed_heads_are_left_to_hyper() {
     let mut g = guard();
-    let folded = b"GET / HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n";
+    let folded = b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n";
     assert_eq!(g.inspect(folded), Inspect::Pass);
     assert_eq!(g.state, State::Off);
     // Once off, even an ambiguous head passes: hyper has already failed the
@@ -130,7 +131,7 @@ fn malformed_heads_are_left_to_hyper() {
 #[test]
 fn oversized_heads_are_left_to_hyper() {
     let mut g = H1Guard::new(1024, 100);
-    let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+    let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
     head.extend(std::iter::repeat_n(b'a', 2000));
     assert_eq!(g.inspect(&head[..500]), Inspect::Pass);
     assert_eq!(g.inspect(&head[500..]), Inspect::Pass);
@@ -140,7 +141,7 @@ fn oversized_heads_are_left_to_hyper() {
 #[test]
 fn many_headers_use_the_heap_path() {
     let mut g = H1Guard::new(64 * 1024, 200);
-    let mut head = b"POST / HTTP/1.1\r\n".to_vec();
+    let mut head = b"POST / HTTP/1.1\r\nHost: x\r\n".to_vec();
     for i in 0..150 {
         head.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
     }
@@ -151,4 +152,72 @@ fn many_headers_use_the_heap_path() {
             keep: head.len() - 1
         }
     );
+}
+
+#[test]
+fn content_length_lists_and_non_digits_are_rejected() {
+    for v in [
+        "5, 5",
+        "5,5",
+        ",5",
+        "+5",
+        "-5",
+        "0x5",
+        "5 5",
+        "",
+        "18446744073709551616",
+    ] {
+        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {v}\r\n\r\n");
+        let mut g = guard();
+        assert!(
+            matches!(g.inspect(head.as_bytes()), Inspect::Reject { .. }),
+            "{v:?}"
+        );
+        assert_eq!(g.rejected().map(|t| t.why), Some(WHY_FRAMING));
+    }
+}
+
+#[test]
+fn framing_lookalikes_and_host_count_are_rejected() {
+    for (extra, why) in [
+        ("Transfer_Encoding: chunked\r\n", WHY_LOOKALIKE),
+        ("content_length: 5\r\n", WHY_LOOKALIKE),
+        ("CONTENT_length: 5\r\n", WHY_LOOKALIKE),
+        ("Host: y\r\n", WHY_HOST),
+    ] {
+        let head = format!("GET / HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+        let mut g = guard();
+        assert!(
+            matches!(g.inspect(head.as_bytes()), Inspect::Reject { .. }),
+            "{extra:?}"
+        );
+        assert_eq!(g.rejected().map(|t| t.why), Some(why));
+    }
+    // A name of the same length that is not a lookalike passes.
+    let mut g = guard();
+    assert_eq!(
+        g.inspect(b"GET / HTTP/1.1\r\nHost: x\r\nX-Content_Leng: 5\r\n\r\n"),
+        Inspect::Pass
+    );
+}
+
+#[test]
+fn host_is_required_in_http_1_1_only() {
+    let mut g = guard();
+    assert!(matches!(
+        g.inspect(b"GET / HTTP/1.1\r\n\r\n"),
+        Inspect::Reject { .. }
+    ));
+    let mut g = guard();
+    assert_eq!(g.inspect(b"GET / HTTP/1.0\r\n\r\n"), Inspect::Pass);
+}
+
+#[test]
+fn an_overlong_chunk_line_cuts_the_stream_before_it() {
+    let mut g = guard();
+    let head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    assert_eq!(g.inspect(head), Inspect::Pass);
+    let mut line = b"5;".to_vec();
+    line.extend(std::iter::repeat_n(b'a', MAX_LINE));
+    assert_eq!(g.inspect(&line), Inspect::Cut { keep: 0 });
 }

@@ -3,6 +3,7 @@
 //! through again; the live stream carries both; `/metrics` counts by route;
 //! `/readyz` turns ready once the upstream answered; and a non-loopback admin
 //! listener without a token is refused at start.
+//! The hardening of the admin surface itself is in `hardening.rs`.
 
 use std::time::Duration;
 
@@ -43,12 +44,17 @@ impl Admin {
 }
 
 fn start(up: &Upstream, dir: &tempfile::TempDir) -> Sidecar {
+    start_with(up, dir, "")
+}
+
+/// A sidecar whose `[admin]` section has `extra` keys too.
+fn start_with(up: &Upstream, dir: &tempfile::TempDir, extra: &str) -> Sidecar {
     let token = dir.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     Sidecar::start(
         &up.url(),
         &format!(
-            "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"PALISADE_E2E_UNSET_TOKEN\"\ntoken_file = \"{}\"\n",
+            "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"PALISADE_E2E_UNSET_TOKEN\"\ntoken_file = \"{}\"\n{extra}",
             token.display()
         ),
     )
@@ -239,3 +245,5 @@ async fn a_public_admin_listener_needs_a_token() {
     assert!(text.contains("not a loopback address"), "{text}");
     assert!(text.contains("PALISADE_E2E_UNSET_TOKEN"), "{text}");
 }
+
+mod hardening;

@@ -225,13 +225,18 @@ def main():
     p.add_argument("--header-read", default="10s")
     p.add_argument("--idle", default="60s")
     args = p.parse_args()
+    # This process holds one socket per hostile connection; Palisade (which
+    # inherits the limit) one per client plus, for slow readers, one upstream.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 2 * args.conns + 1000
     if soft < want:
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(want, soft), max(want, hard)))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
         except (ValueError, PermissionError):
-            sys.exit(f"need {want} open files (ulimit -n is {soft}); run as root or raise it")
+            if hard < args.conns + 1000:
+                sys.exit(f"need {want} open files (hard limit {hard}); run as root or raise it")
+            print(f"open files limited to {hard} (wanted {want}): some slow readers may be refused")
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     asyncio.run(run(args))
 
 

@@ -9,6 +9,7 @@ pub mod corpus;
 pub mod framing;
 pub mod h2raw;
 pub mod jws;
+pub mod load;
 pub mod raw;
 pub mod recording;
 pub mod redis;

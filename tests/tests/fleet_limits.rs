@@ -4,12 +4,11 @@
 //! a fail-open route falls back to each sidecar's own limit and a fail-closed one
 //! refuses.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use palisade_tests::eventually;
+use palisade_tests::load::hammer;
 use palisade_tests::redis::Redis;
 use palisade_tests::sidecar::{Options, Sidecar};
 use palisade_tests::upstream::Upstream;
@@ -47,39 +46,6 @@ rate_limit = {{ global = "10/10s", global_burst = 10, scope = "cluster" }}
             no_analytics: true,
             ..Options::default()
         },
-    )
-}
-
-/// Sends requests to `path` on every sidecar, `per` at a time each, for `run`;
-/// returns (admitted, refused, elapsed from the first send to the last answer).
-async fn hammer(sides: &[&Sidecar], path: &str, per: usize, run: Duration) -> (u64, u64, Duration) {
-    let http = reqwest::Client::new();
-    let ok = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for s in sides {
-        for _ in 0..per {
-            let (http, url) = (http.clone(), s.url(path));
-            let (ok, refused) = (ok.clone(), refused.clone());
-            tasks.push(tokio::spawn(async move {
-                while start.elapsed() < run {
-                    match http.get(&url).send().await.unwrap().status() {
-                        StatusCode::OK => ok.fetch_add(1, Ordering::Relaxed),
-                        StatusCode::TOO_MANY_REQUESTS => refused.fetch_add(1, Ordering::Relaxed),
-                        other => panic!("{url}: {other}"),
-                    };
-                }
-            }));
-        }
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    (
-        ok.load(Ordering::Relaxed),
-        refused.load(Ordering::Relaxed),
-        start.elapsed(),
     )
 }
 

@@ -16,14 +16,13 @@
 //! (no argument: all three). Needs `redis-server` on the PATH.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use http::StatusCode;
 use palisade_models::{BlockOrigin, BlockScope, NewBlock, unix_ms};
+use palisade_tests::load::hammer;
 use palisade_tests::redis::Redis;
 use palisade_tests::sidecar::{Options, Sidecar};
 use palisade_tests::upstream::Upstream;
@@ -121,41 +120,6 @@ async fn propagation() -> anyhow::Result<()> {
     line("  block enforced by both", &block);
     line("  lift enforced by both", &lift);
     Ok(())
-}
-
-/// Sends requests to `path` on every sidecar, `per` at a time each, for `run`;
-/// (admitted, refused, elapsed).
-async fn hammer(sides: &[&Sidecar], path: &str, per: usize, run: Duration) -> (u64, u64, Duration) {
-    let http = reqwest::Client::new();
-    let ok = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for s in sides {
-        for _ in 0..per {
-            let (http, url) = (http.clone(), s.url(path));
-            let (ok, refused) = (ok.clone(), refused.clone());
-            tasks.push(tokio::spawn(async move {
-                while start.elapsed() < run {
-                    match http.get(&url).send().await.map(|r| r.status()) {
-                        Ok(StatusCode::OK) => ok.fetch_add(1, Ordering::Relaxed),
-                        Ok(StatusCode::TOO_MANY_REQUESTS) => {
-                            refused.fetch_add(1, Ordering::Relaxed)
-                        }
-                        other => panic!("{url}: {other:?}"),
-                    };
-                }
-            }));
-        }
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    (
-        ok.load(Ordering::Relaxed),
-        refused.load(Ordering::Relaxed),
-        start.elapsed(),
-    )
 }
 
 async fn overshoot() -> anyhow::Result<()> {

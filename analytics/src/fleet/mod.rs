@@ -203,24 +203,25 @@ impl FleetTally {
         self.sent_objects = self.objects.drain().map(|(_, e)| e).collect();
         self.sent_logins = self.logins.drain().map(|((ip, _), e)| (ip, e)).collect();
         let batch = TallyBatch {
+            // The hashes go out; what stays is what judging the answer needs.
             objects: self
                 .sent_objects
-                .iter()
+                .iter_mut()
                 .map(|e| ObjectTally {
                     principal: e.principal.clone(),
                     endpoint: e.endpoint.to_string(),
-                    ids: e.ids.clone(),
-                    denied: e.denied.clone(),
-                    foreign: e.foreign.clone(),
+                    ids: std::mem::take(&mut e.ids),
+                    denied: std::mem::take(&mut e.denied),
+                    foreign: std::mem::take(&mut e.foreign),
                 })
                 .collect(),
             logins: self
                 .sent_logins
-                .iter()
+                .iter_mut()
                 .map(|(ip, e)| LoginTally {
                     ip: *ip,
                     endpoint: e.endpoint.to_string(),
-                    failed_usernames: e.failed_usernames.clone(),
+                    failed_usernames: std::mem::take(&mut e.failed_usernames),
                     failures: e.failures,
                     successes: e.successes,
                 })

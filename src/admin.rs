@@ -143,6 +143,10 @@ impl Control for AppControl {
                 .proxy
                 .connections_open
                 .load(std::sync::atomic::Ordering::Relaxed),
+            send_timeouts: self
+                .proxy
+                .send_timeouts
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }

@@ -316,6 +316,12 @@ impl Collector for Scrape {
         )?;
         counter(
             &mut enc,
+            "palisade_send_timeouts",
+            "Client connections cut because a response write made no progress for proxy.timeouts.send (a client not reading).",
+            &[(vec![], c.send_timeouts)],
+        )?;
+        counter(
+            &mut enc,
             "palisade_admin_auth_failures",
             "Wrong admin tokens presented to the admin listener.",
             &[(vec![], s.guard.failures_total())],

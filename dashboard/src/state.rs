@@ -30,6 +30,8 @@ pub struct Counters {
     /// Events dropped because the tee was full.
     pub tee_dropped: u64,
     pub connections_open: u64,
+    /// Connections cut because the client stopped reading (`proxy.timeouts.send`).
+    pub send_timeouts: u64,
 }
 
 /// Why a manual block was refused.

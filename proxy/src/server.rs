@@ -453,6 +453,10 @@ impl WorkerJob {
         h1.header_read_timeout(None)
             .max_headers(s.max_header_count)
             .max_header_size(s.max_header_bytes)
+            // hyper buffers up to this much of a response a client has not read
+            // (default ~400 KiB): with 10,000 slow readers that was 4 GiB. A head
+            // must still fit, so the cap follows max_header_bytes.
+            .max_buf_size(h1_buf_size(s.max_header_bytes))
             .keep_alive(true);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
@@ -562,4 +566,10 @@ fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
+}
+
+/// hyper's per-connection buffer cap: room for the largest head we accept plus
+/// slack, at least 64 KiB (hyper's minimum is 8 KiB).
+fn h1_buf_size(max_header_bytes: usize) -> usize {
+    (max_header_bytes + 8 * 1024).max(64 * 1024)
 }

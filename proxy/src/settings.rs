@@ -30,6 +30,8 @@ pub struct Settings {
     pub request_id_header: HeaderName,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// A response write stalled this long cuts the connection.
+    pub send_timeout: Duration,
     pub shutdown_grace: Duration,
     pub max_header_count: usize,
     pub max_header_bytes: usize,
@@ -94,6 +96,7 @@ impl Settings {
             request_id_header: header_name(&p.request_id_header, "proxy.request_id_header")?,
             header_read_timeout: p.timeouts.header_read.duration(),
             idle_timeout: p.timeouts.idle.duration(),
+            send_timeout: p.timeouts.send.duration(),
             shutdown_grace: p.timeouts.shutdown_grace.duration(),
             max_header_count: p.limits.max_header_count,
             max_header_bytes: p.limits.max_header_bytes,

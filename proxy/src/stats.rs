@@ -19,6 +19,9 @@ pub struct ProxyStats {
     pub connections_rejected: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: AtomicU64,
+    /// Connections cut because a response write made no progress for
+    /// `proxy.timeouts.send` (a client not reading).
+    pub send_timeouts: AtomicU64,
     denied: [AtomicU64; DenyCode::ALL.len()],
 }
 
@@ -37,6 +40,10 @@ impl ProxyStats {
 
     pub(crate) fn count_tls_failure(&self) {
         self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_send_timeout(&self) {
+        self.send_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one denial.

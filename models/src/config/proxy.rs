@@ -91,6 +91,12 @@ pub struct TimeoutsConfig {
     /// Default: "60s".
     #[serde(default = "default_idle")]
     pub idle: Duration,
+    /// Time a response write to the client may make no progress (the client
+    /// reads nothing, or a byte now and then) before the connection is cut; a
+    /// slow reader cannot hold a connection and its buffers. Like nginx's
+    /// `send_timeout`. Default: "30s".
+    #[serde(default = "default_send")]
+    pub send: Duration,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish before
     /// their connections are cut. Default: "30s".
     #[serde(default = "default_shutdown_grace")]
@@ -131,6 +137,9 @@ fn default_header_read() -> Duration {
 fn default_idle() -> Duration {
     Parsed::new("60s")
 }
+fn default_send() -> Duration {
+    Parsed::new("30s")
+}
 fn default_shutdown_grace() -> Duration {
     Parsed::new("30s")
 }
@@ -165,6 +174,7 @@ impl Default for TimeoutsConfig {
         Self {
             header_read: default_header_read(),
             idle: default_idle(),
+            send: default_send(),
             shutdown_grace: default_shutdown_grace(),
         }
     }
@@ -261,6 +271,7 @@ impl TimeoutsConfig {
         for (key, d) in [
             ("proxy.timeouts.header_read", &self.header_read),
             ("proxy.timeouts.idle", &self.idle),
+            ("proxy.timeouts.send", &self.send),
             ("proxy.timeouts.shutdown_grace", &self.shutdown_grace),
         ] {
             d.check(key, DURATION_HINT, p);
@@ -268,6 +279,7 @@ impl TimeoutsConfig {
         for (key, d) in [
             ("proxy.timeouts.header_read", &self.header_read),
             ("proxy.timeouts.idle", &self.idle),
+            ("proxy.timeouts.send", &self.send),
         ] {
             if let Some(v) = d.ok()
                 && v.is_zero()

@@ -1,5 +1,6 @@
 //! Owns `TrackedIo`: the client stream as hyper sees it. It tells the connection
-//! state when bytes arrive and runs the HTTP/1 framing guard over them.
+//! state when bytes arrive and when writes stall or progress (for the send
+//! timeout), and runs the HTTP/1 framing guard over what it reads.
 //! Must not buffer: bytes go straight into hyper's buffer.
 
 use std::io;
@@ -118,7 +119,8 @@ impl<S: AsyncWrite> AsyncWrite for TrackedIo<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        track(&this.info.state, this.inner.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -126,7 +128,8 @@ impl<S: AsyncWrite> AsyncWrite for TrackedIo<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        track(&this.info.state, this.inner.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -134,10 +137,22 @@ impl<S: AsyncWrite> AsyncWrite for TrackedIo<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        let this = self.project();
+        // TLS writes its records on flush: a stall shows here too.
+        track(&this.info.state, this.inner.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().inner.poll_shutdown(cx)
     }
+}
+
+/// Tells the connection state whether a write waits (the client is not reading)
+/// or went through; the driver cuts a connection whose write waits too long.
+fn track<T>(state: &super::state::ConnState, poll: Poll<T>) -> Poll<T> {
+    match &poll {
+        Poll::Pending => state.on_write_blocked(),
+        Poll::Ready(_) => state.on_write_progress(),
+    }
+    poll
 }

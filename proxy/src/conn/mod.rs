@@ -1,7 +1,7 @@
 //! Owns one client connection from accept to close: the TLS handshake, the choice
 //! of protocol (ALPN, or the HTTP/2 preface on a plain socket), hyper's HTTP/1 or
 //! HTTP/2 server over the tracked stream, and the driver that enforces the
-//! header-read (408) and idle timeouts, answers the framing guard's refusals (400)
+//! header-read (408), idle and send (stalled reader) timeouts, answers the framing guard's refusals (400)
 //! and drains on shutdown.
 //!
 //! Must not hold a request longer than its phases do: once the driver returns, the
@@ -209,7 +209,11 @@ where
     G: FnMut(Pin<&mut C>),
 {
     let s = &w.shared.settings;
-    let sleep = tokio::time::sleep(s.header_read_timeout.min(s.idle_timeout));
+    let first = s
+        .header_read_timeout
+        .min(s.idle_timeout)
+        .min(s.send_timeout / 2);
+    let sleep = tokio::time::sleep(first);
     tokio::pin!(sleep);
     let mut draining = false;
     loop {
@@ -232,17 +236,30 @@ where
                 graceful(Pin::new(&mut conn));
             }
             () = &mut sleep => {
+                // A client that reads nothing (or a byte now and then) holds its
+                // response in our buffers: cut it once a write waits too long.
+                let stall = info.state.write_stall();
+                if stall.is_some_and(|d| d >= s.send_timeout) {
+                    w.shared.stats.count_send_timeout();
+                    tracing::debug!(peer = %info.peer, "client stopped reading its response; connection cut (proxy.timeouts.send)");
+                    return End::Done;
+                }
+                // When a stalled write will reach the send timeout; or, with none
+                // stalled, a look twice per send timeout so a stall that begins now
+                // is cut within 1.5 times the timeout.
+                let send_check = stall.map_or(s.send_timeout / 2, |d| s.send_timeout - d);
                 let (phase, elapsed) = info.state.phase();
                 let limit = match phase {
                     Phase::Head => s.header_read_timeout,
                     Phase::Idle => s.idle_timeout,
                     Phase::Busy => {
-                        sleep.as_mut().reset(Instant::now() + s.idle_timeout);
+                        sleep.as_mut().reset(Instant::now() + send_check);
                         continue;
                     }
                 };
                 if elapsed < limit {
-                    sleep.as_mut().reset(Instant::now() + (limit - elapsed));
+                    let next = (limit - elapsed).min(send_check);
+                    sleep.as_mut().reset(Instant::now() + next);
                 } else if phase == Phase::Head {
                     return End::HeaderTimeout(conn);
                 } else {

@@ -64,6 +64,9 @@ pub(crate) struct ConnState {
     /// unchanged waker costs next to nothing.
     driver: AtomicWaker,
     poked: AtomicBool,
+    /// 0, or 1 + the ms since `epoch` at which a write to the client began to
+    /// wait (the socket's send buffer full: the client is not reading).
+    write_blocked: AtomicU64,
     /// True for HTTP/1 connections: reads start a head only there.
     h1: bool,
 }
@@ -93,6 +96,7 @@ impl ConnState {
             refused: AtomicU8::new(0),
             driver: AtomicWaker::new(),
             poked: AtomicBool::new(false),
+            write_blocked: AtomicU64::new(0),
             h1,
         }
     }
@@ -141,6 +145,30 @@ impl ConnState {
             if self.refused().is_some() {
                 self.poke();
             }
+        }
+    }
+
+    /// A write to the client could not proceed: the stall starts now unless it
+    /// already had.
+    pub(crate) fn on_write_blocked(&self) {
+        if self.write_blocked.load(Ordering::Relaxed) == 0 {
+            self.write_blocked
+                .store(self.now_ms() + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// A write to the client made progress.
+    pub(crate) fn on_write_progress(&self) {
+        if self.write_blocked.load(Ordering::Relaxed) != 0 {
+            self.write_blocked.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// How long the current write to the client has waited, if one is waiting.
+    pub(crate) fn write_stall(&self) -> Option<Duration> {
+        match self.write_blocked.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_millis(self.now_ms().saturating_sub(at - 1))),
         }
     }
 

@@ -37,7 +37,7 @@ async def upstream(reader, writer):
             body = BIG if path == b"/big" else b"ok\n"
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
         pass
     finally:
         writer.close()
@@ -49,6 +49,10 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def rss_kib(pid):
@@ -152,6 +156,7 @@ max_connections = {args.conns + 1000}
 [proxy.timeouts]
 header_read = "{args.header_read}"
 idle = "{args.idle}"
+send = "{args.send}"
 [upstream]
 url = "http://127.0.0.1:{up_port}"
 [routes]
@@ -192,11 +197,21 @@ level = "error"
                     await asyncio.sleep(0.05)
             opened_in = time.monotonic() - t0
             peak = rss_kib(proc.pid)
+            fds_peak = open_fds(proc.pid)
+            # A slow reader holds what it already received and cannot see the cut
+            # until it has read that: count Palisade's sockets instead.
+            fds_cut_at = None
             under = []
             deadline = time.monotonic() + args.attack_seconds
             while time.monotonic() < deadline:
                 under += await normal_client(port, 500)
                 peak = max(peak, rss_kib(proc.pid))
+                fds = open_fds(proc.pid)
+                fds_peak = max(fds_peak, fds)
+                if fds_cut_at is None and fds_peak > args.conns and fds < fds_peak - args.conns * 0.9:
+                    fds_cut_at = time.monotonic() - t0
+            rss_end = rss_kib(proc.pid)
+            fds_end = open_fds(proc.pid)
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             ratio50 = pct(under, .5) / pct(alone, .5)
@@ -204,6 +219,8 @@ level = "error"
             print(f"\n{mode}: {h.opened} hostile connections opened in {opened_in:.1f} s ({h.failed} refused)")
             print(f"  normal client under attack: p50 {pct(under, .5):.0f} µs ({ratio50:.2f}x), p99 {pct(under, .99):.0f} µs ({ratio99:.2f}x)  (target <= 2x)")
             print(f"  palisade RSS peak: {peak / 1024:.1f} MiB ({(peak - rss0) / 1024:+.1f} MiB, {(peak - rss0) * 1024 / max(h.opened, 1):.0f} bytes per hostile connection)")
+            print(f"  palisade RSS at the end of the attack: {rss_end / 1024:.1f} MiB; open fds: peak {fds_peak}, at the end {fds_end}"
+                  + (f" (90% of the hostile connections closed by {fds_cut_at:.0f} s)" if fds_cut_at else ""))
             if h.cut:
                 print(f"  cut by palisade: {len(h.cut)} of {h.opened}, after {statistics.median(h.cut):.1f} s median (max {max(h.cut):.1f} s)")
             else:
@@ -224,6 +241,7 @@ def main():
     p.add_argument("--requests", type=int, default=5000, help="normal requests measured alone")
     p.add_argument("--header-read", default="10s")
     p.add_argument("--idle", default="60s")
+    p.add_argument("--send", default="30s", help="proxy.timeouts.send (Palisade's default: 30s)")
     args = p.parse_args()
     # This process holds one socket per hostile connection; Palisade (which
     # inherits the limit) one per client plus, for slow readers, one upstream.

@@ -143,6 +143,11 @@ impl Control for AppControl {
                 .proxy
                 .connections_open
                 .load(std::sync::atomic::Ordering::Relaxed),
+            analytics_up: self
+                .totals
+                .as_ref()
+                .is_some_and(|t| !t.down.load(std::sync::atomic::Ordering::Acquire)),
+            analytics_restarts: t.restarts,
         }
     }
 }

@@ -23,11 +23,13 @@ pub mod sketch;
 pub mod template;
 pub mod trail;
 pub mod window;
+mod supervise;
 mod worker;
 
 pub use engine::{Engine, EngineStats, Output};
 pub use worker::{
-    Command, Commands, NullSink, Sink, TallyLink, Totals, TotalsSnapshot, Worker, WorkerHandle,
+    Command, Commands, NullSink, Rebuild, Sink, TallyLink, Totals, TotalsSnapshot, Worker,
+    WorkerHandle,
 };
 
 /// Errors of the analytics worker.

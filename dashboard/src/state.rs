@@ -30,6 +30,11 @@ pub struct Counters {
     /// Events dropped because the tee was full.
     pub tee_dropped: u64,
     pub connections_open: u64,
+    /// True while the analytics worker drains the tee (false: not started, or
+    /// crashed and waiting to restart).
+    pub analytics_up: bool,
+    /// Times the analytics worker crashed and was restarted.
+    pub analytics_restarts: u64,
 }
 
 /// Why a manual block was refused.

@@ -314,14 +314,16 @@ impl PalisadeBuilder {
                 // Also what a crashed worker restarts on (analytics/src/supervise.rs):
                 // baselines and decisions as last stored.
                 let make_engine = {
-                    let (config, store, clock) = (config.clone(), store.clone(), self.clock.clone());
+                    let (config, store, clock) =
+                        (config.clone(), store.clone(), self.clock.clone());
                     let instance = fleet.as_ref().map(|f| f.instance().to_string());
                     move || -> anyhow::Result<Engine> {
                         let mut engine = Engine::new(&config);
                         if let Some(v) = batch_view.clone() {
                             engine = engine.with_batch(v);
                         }
-                        let snapshot = store.snapshot(BASELINES).context("reading the baselines")?;
+                        let snapshot =
+                            store.snapshot(BASELINES).context("reading the baselines")?;
                         let stored = store.blocks().context("reading the stored blocks")?;
                         match engine.restore(snapshot.as_deref(), &stored, clock.now_ms()) {
                             Ok(n) if n > 0 => tracing::info!(endpoints = n, "baselines resumed"),

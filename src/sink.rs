@@ -137,4 +137,3 @@ fn degraded(e: &palisade_store::StoreError) {
         "the store refuses writes: Palisade continues memory-only (requests are served, detection and blocks go on, findings stay visible in the dashboard, up to 10000 held in memory) but findings are not durable and reach the SIEM only once written; raise store.max_bytes (restart), shorten store.retention or free disk space"
     );
 }
-

@@ -20,10 +20,10 @@ pub mod engine;
 pub mod fleet;
 pub mod live;
 pub mod sketch;
+mod supervise;
 pub mod template;
 pub mod trail;
 pub mod window;
-mod supervise;
 mod worker;
 
 pub use engine::{Engine, EngineStats, Output};

@@ -184,7 +184,11 @@ impl Store {
         items.dedup_by_key(|f| f.id.0);
         let more = next.is_some() || items.len() > limit;
         items.truncate(limit);
-        let next = if more { items.last().map(|f| f.id) } else { None };
+        let next = if more {
+            items.last().map(|f| f.id)
+        } else {
+            None
+        };
         Ok(FindingPage { items, next })
     }
 

@@ -191,9 +191,7 @@ impl Store {
     /// Records that a write which adds records refused or failed, for records
     /// that are not kept anywhere else (the inventory, SIEM summaries).
     pub(crate) fn not_persisted(&self, records: u64) {
-        self.quota
-            .unpersisted
-            .fetch_add(records, Ordering::Relaxed);
+        self.quota.unpersisted.fetch_add(records, Ordering::Relaxed);
     }
 
     /// Space was freed (deletions committed): the next write measures again.

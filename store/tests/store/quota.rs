@@ -39,7 +39,10 @@ fn past_its_quota_the_store_keeps_findings_in_memory_and_recovers_when_retention
             Saved::Memory(e) => break e,
         }
     };
-    assert!(matches!(refused, StoreError::Full { max_bytes: MAX, .. }), "{refused}");
+    assert!(
+        matches!(refused, StoreError::Full { max_bytes: MAX, .. }),
+        "{refused}"
+    );
     assert!(refused.to_string().contains("store.max_bytes"), "{refused}");
     let stored = next;
     let h = store.health();
@@ -47,22 +50,39 @@ fn past_its_quota_the_store_keeps_findings_in_memory_and_recovers_when_retention
     assert_eq!((h.unpersisted, h.memory_findings, h.lost), (10, 10, 0));
 
     // Refused without another attempt, still readable.
-    assert!(matches!(store.save_findings(batch(next + 10, 10)), Saved::Memory(_)));
+    assert!(matches!(
+        store.save_findings(batch(next + 10, 10)),
+        Saved::Memory(_)
+    ));
     let newest = FindingId::new(1_000_000 + next + 19, u128::from(next + 19));
     let page = store
-        .findings(&FindingFilter::default(), PageRequest { after: None, limit: 15 })
+        .findings(
+            &FindingFilter::default(),
+            PageRequest {
+                after: None,
+                limit: 15,
+            },
+        )
         .unwrap();
     assert_eq!(page.items.len(), 15);
     assert_eq!(page.items[0].id, newest, "held findings are listed first");
     let rest = store
-        .findings(&FindingFilter::default(), PageRequest { after: page.next, limit: 1000 })
+        .findings(
+            &FindingFilter::default(),
+            PageRequest {
+                after: page.next,
+                limit: 1000,
+            },
+        )
         .unwrap();
     assert_eq!(page.items.len() + rest.items.len(), stored as usize + 20);
     assert!(store.finding(newest).unwrap().is_some());
     assert_eq!(store.count_findings().unwrap(), stored + 20);
     // Nothing added went to disk: allocated bytes stay within the quota, so the
     // file did not grow by more than redb's last growth step.
-    let len = std::fs::metadata(dir.path().join("palisade.redb")).unwrap().len();
+    let len = std::fs::metadata(dir.path().join("palisade.redb"))
+        .unwrap()
+        .len();
     assert!(len <= 4 * MAX, "file {len} bytes");
 
     // Retention frees space: the next save writes the held findings too.
@@ -77,7 +97,10 @@ fn past_its_quota_the_store_keeps_findings_in_memory_and_recovers_when_retention
         )
         .unwrap();
     assert_eq!(deleted, stored as usize - 10);
-    assert!(matches!(store.save_findings(batch(next + 20, 1)), Saved::Disk));
+    assert!(matches!(
+        store.save_findings(batch(next + 20, 1)),
+        Saved::Disk
+    ));
     let h = store.health();
     assert!(!h.degraded, "{h:?}");
     assert_eq!(h.memory_findings, 0);
@@ -95,7 +118,10 @@ fn the_memory_held_while_degraded_is_bounded() {
         next += 10;
     }
     let more = palisade_store::MAX_MEMORY_FINDINGS as u64;
-    assert!(matches!(store.save_findings(batch(next + 10, more)), Saved::Memory(_)));
+    assert!(matches!(
+        store.save_findings(batch(next + 10, more)),
+        Saved::Memory(_)
+    ));
     let h = store.health();
     assert_eq!(h.memory_findings, more);
     assert_eq!(h.lost, 10, "the oldest held go first");

@@ -194,17 +194,17 @@ async fn a_stalled_worker_drops_and_counts_while_requests_are_answered() {
     assert_eq!(metric(&side, "palisade_analytics_up").await, Some(1.0));
 
     clock.stall(false);
-    palisade_tests::eventually("the worker drains the ring again", || {
-        side.tee().is_empty()
-    })
-    .await;
+    palisade_tests::eventually("the worker drains the ring again", || side.tee().is_empty()).await;
     all_answered(&side, 3).await;
     let totals = side.palisade.analytics_totals().unwrap().clone();
     palisade_tests::eventually("the worker counts new events", || {
         totals.snapshot().events == 4 + 3
     })
     .await;
-    assert_eq!(metric(&side, "palisade_tee_dropped_events_total").await, Some(36.0));
+    assert_eq!(
+        metric(&side, "palisade_tee_dropped_events_total").await,
+        Some(36.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +227,9 @@ async fn a_crashed_worker_is_loud_never_felt_by_clients_and_restarted() {
 
     // Healed: the worker runs again on a rebuilt engine and drains the tee.
     metric_until(&side, "palisade_analytics_up", |v| v == 1.0).await;
-    let restarts = metric(&side, "palisade_analytics_restarts_total").await.unwrap();
+    let restarts = metric(&side, "palisade_analytics_restarts_total")
+        .await
+        .unwrap();
     assert!(restarts >= 1.0, "restarts: {restarts}");
     palisade_tests::eventually("the restarted worker drains the tee", || {
         side.tee().is_empty()
@@ -236,13 +238,27 @@ async fn a_crashed_worker_is_loud_never_felt_by_clients_and_restarted() {
     let events_before = side.palisade.analytics_totals().unwrap().snapshot().events;
     all_answered(&side, 5).await;
     let totals = side.palisade.analytics_totals().unwrap().clone();
-    palisade_tests::eventually("the restarted worker counts new events", || {
-        totals.snapshot().events >= events_before + 5
-    })
-    .await;
-    let dropped = metric(&side, "palisade_tee_dropped_events_total").await.unwrap();
+    let deadline = std::time::Instant::now() + palisade_tests::EVENTUALLY;
+    while totals.snapshot().events < events_before + 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted worker does not count new events: {:?}, before {events_before}, tee {} dropped {}\n{}",
+            totals.snapshot(),
+            side.tee().len(),
+            side.tee().dropped(),
+            log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let dropped = metric(&side, "palisade_tee_dropped_events_total")
+        .await
+        .unwrap();
     let counted = totals.snapshot().events as f64;
-    assert_eq!(dropped + counted, 25.0, "every exchange is counted or dropped");
+    assert_eq!(
+        dropped + counted,
+        25.0,
+        "every exchange is counted or dropped"
+    );
 
     let log = log_text();
     assert!(

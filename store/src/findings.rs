@@ -180,7 +180,7 @@ impl Store {
         }
         // Findings held in memory (the store refused them) are listed as if stored.
         items.extend(held);
-        items.sort_by(|a, b| b.id.0.cmp(&a.id.0));
+        items.sort_by_key(|f| std::cmp::Reverse(f.id.0));
         items.dedup_by_key(|f| f.id.0);
         let more = next.is_some() || items.len() > limit;
         items.truncate(limit);

@@ -226,7 +226,15 @@ async fn a_crashed_worker_is_loud_never_felt_by_clients_and_restarted() {
     assert_eq!(up.count(), 20);
 
     // Healed: the worker runs again on a rebuilt engine and drains the tee.
-    metric_until(&side, "palisade_analytics_up", |v| v == 1.0).await;
+    // Up for good only once every injected panic is spent (between two of
+    // them it is up for a moment).
+    palisade_tests::eventually_async("the worker is up with no panic left", || async {
+        // In this order: once none is left, `up` can no longer flip back.
+        let spent = clock.panics.load(Ordering::SeqCst) == 0;
+        let up = metric(&side, "palisade_analytics_up").await == Some(1.0);
+        (spent && up).then_some(())
+    })
+    .await;
     let restarts = metric(&side, "palisade_analytics_restarts_total")
         .await
         .unwrap();

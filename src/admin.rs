@@ -147,6 +147,11 @@ impl Control for AppControl {
                 .proxy
                 .send_timeouts
                 .load(std::sync::atomic::Ordering::Relaxed),
+            analytics_up: self
+                .totals
+                .as_ref()
+                .is_some_and(|t| !t.down.load(std::sync::atomic::Ordering::Acquire)),
+            analytics_restarts: t.restarts,
         }
     }
 }

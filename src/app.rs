@@ -211,12 +211,14 @@ impl PalisadeBuilder {
 
     /// Binds the listeners and starts everything. Must run inside a tokio runtime.
     pub fn start(self) -> anyhow::Result<Palisade> {
-        let config = self.config;
+        // Shared: the analytics supervisor rebuilds its engine from it.
+        let config = Arc::new(self.config);
         let path = std::path::Path::new(&config.store.path);
         let store =
             Arc::new(Store::open(path).with_context(|| {
                 format!("opening the store at {} (store.path)", path.display())
             })?);
+        store.set_max_bytes(config.store.max_bytes);
         // Before any socket is bound: a sink's bad secret or certificate is a
         // config error, and the outbox must queue from the first record on.
         let siem =
@@ -309,18 +311,38 @@ impl PalisadeBuilder {
                 worker = worker.with_window(window);
             }
             if config.analytics.enabled {
-                let mut engine = Engine::new(&config);
-                if let Some(v) = batch_view {
-                    engine = engine.with_batch(v);
-                }
-                let snapshot = store.snapshot(BASELINES).context("reading the baselines")?;
-                match engine.restore(snapshot.as_deref(), &stored, now) {
-                    Ok(n) if n > 0 => tracing::info!(endpoints = n, "baselines resumed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("{e}"),
-                }
+                // Also what a crashed worker restarts on (analytics/src/supervise.rs):
+                // baselines and decisions as last stored.
+                let make_engine = {
+                    let (config, store, clock) =
+                        (config.clone(), store.clone(), self.clock.clone());
+                    let instance = fleet.as_ref().map(|f| f.instance().to_string());
+                    move || -> anyhow::Result<Engine> {
+                        let mut engine = Engine::new(&config);
+                        if let Some(v) = batch_view.clone() {
+                            engine = engine.with_batch(v);
+                        }
+                        let snapshot =
+                            store.snapshot(BASELINES).context("reading the baselines")?;
+                        let stored = store.blocks().context("reading the stored blocks")?;
+                        match engine.restore(snapshot.as_deref(), &stored, clock.now_ms()) {
+                            Ok(n) if n > 0 => tracing::info!(endpoints = n, "baselines resumed"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!("{e}"),
+                        }
+                        if let Some(i) = &instance {
+                            engine = engine.with_fleet(i);
+                        }
+                        Ok(engine)
+                    }
+                };
+                let engine = make_engine()?;
+                worker = worker.with_rebuild(Box::new(move || {
+                    make_engine()
+                        .inspect_err(|e| tracing::error!(error = %format!("{e:#}"), "the analytics engine could not be rebuilt; it restarts with its old state"))
+                        .ok()
+                }));
                 if let Some(f) = &fleet {
-                    engine = engine.with_fleet(f.instance());
                     worker = worker.with_tally(crate::fleet::tally_link(
                         f.clone(),
                         config.analytics.client_window.duration(),
@@ -331,7 +353,6 @@ impl PalisadeBuilder {
                     store: store.clone(),
                     blocks: blocks.clone(),
                     clock: self.clock.clone(),
-                    unsaved: Vec::new(),
                     retention: Retention {
                         max_age_ms: config.store.retention.duration().as_millis() as u64,
                         max_findings: config.store.max_findings,

@@ -2,7 +2,10 @@
 //! log, the stats and the live feed), blocks through the one block writer, the
 //! inventory and baselines on a timer, and the live view for the admin surface.
 //! Runs on the analytics thread; the store's fsyncs happen here, never on the
-//! request path.
+//! request path. When the store refuses writes (its quota, `store.max_bytes`, or
+//! a full disk) findings are held in memory by the store itself and still shown,
+//! counted and acted on: this file says so loudly, once when it starts and at
+//! every persist interval while it lasts, and once when it ends.
 
 use std::sync::Arc;
 
@@ -11,13 +14,10 @@ use arc_swap::ArcSwap;
 use palisade_analytics::{Output, Sink};
 use palisade_dashboard::{Feed, StatsKeeper};
 use palisade_models::{EndpointInfo, Finding, LiveView, SharedClock};
-use palisade_store::{Retention, Store};
+use palisade_store::{Retention, Saved, Store};
 
 use crate::app::BlockControl;
 
-/// Findings kept in memory while the store refuses writes (a full disk), retried
-/// with every delivery.
-const MAX_UNSAVED_FINDINGS: usize = 100_000;
 /// Name of the analytics baseline snapshot in the store.
 pub const BASELINES: &str = "baselines";
 
@@ -27,8 +27,6 @@ pub struct StoreSink {
     pub store: Arc<Store>,
     pub blocks: Arc<BlockControl>,
     pub clock: SharedClock,
-    /// Findings the store refused, kept for the next try.
-    pub unsaved: Vec<Finding>,
     pub retention: Retention,
     pub feed: Arc<Feed>,
     pub stats: Arc<StatsKeeper>,
@@ -53,29 +51,22 @@ impl Sink for StoreSink {
                 f.summary
             );
         }
-        self.unsaved.append(&mut out.findings);
-        match self.store.insert_findings(&self.unsaved) {
-            Ok(()) => {
-                // Stored: now operators may see them (and open them).
-                for f in self.unsaved.drain(..) {
-                    self.stats.found(&f);
-                    self.feed.finding(&f);
-                }
+        let new: Vec<Finding> = out.findings.drain(..).collect();
+        if !new.is_empty() {
+            let was = self.store.health().degraded;
+            if let Saved::Memory(e) = self.store.save_findings(new.clone())
+                && !was
+            {
+                degraded(&e);
             }
-            Err(e) => {
-                if self.unsaved.len() > MAX_UNSAVED_FINDINGS {
-                    let lost = self.unsaved.len() - MAX_UNSAVED_FINDINGS;
-                    self.unsaved.drain(..lost);
-                    tracing::error!(
-                        lost,
-                        "findings dropped: the store has refused writes for too long"
-                    );
-                }
-                tracing::error!(
-                    error = %e,
-                    pending = self.unsaved.len(),
-                    "findings not stored yet, kept in memory and retried; free disk space or fix the store"
-                );
+            if was {
+                self.resumed_if_so();
+            }
+            // Stored, or held in memory where the admin API reads them too:
+            // operators may see them (and open them) either way.
+            for f in &new {
+                self.stats.found(f);
+                self.feed.finding(f);
             }
         }
         for b in out.blocks.drain(..) {
@@ -98,6 +89,20 @@ impl Sink for StoreSink {
         {
             tracing::warn!(error = %e, "retention not applied; retrying at the next interval");
         }
+        if self.store.health().degraded {
+            // Retention may have freed space: write what memory holds.
+            if let Saved::Memory(e) = self.store.save_findings(Vec::new()) {
+                let h = self.store.health();
+                tracing::error!(
+                    error = %e,
+                    held_in_memory = h.memory_findings,
+                    unpersisted = h.unpersisted,
+                    lost = h.lost,
+                    "the store still refuses writes: Palisade runs memory-only (detection, blocks and the dashboard go on; findings are not durable and reach the SIEM only once written); raise store.max_bytes, shorten store.retention or free disk space"
+                );
+            }
+            self.resumed_if_so();
+        }
     }
 
     fn wants_live(&self) -> bool {
@@ -109,4 +114,26 @@ impl Sink for StoreSink {
             live.store(Arc::new(view));
         }
     }
+}
+
+impl StoreSink {
+    /// Says so when the store has just left memory-only mode.
+    fn resumed_if_so(&self) {
+        let h = self.store.health();
+        if !h.degraded {
+            tracing::warn!(
+                unpersisted = h.unpersisted,
+                lost = h.lost,
+                "the store accepts writes again: findings held in memory are written, and forwarded to the SIEM"
+            );
+        }
+    }
+}
+
+/// The first refusal: an error that tells the operator what happened and what to do.
+fn degraded(e: &palisade_store::StoreError) {
+    tracing::error!(
+        error = %e,
+        "the store refuses writes: Palisade continues memory-only (requests are served, detection and blocks go on, findings stay visible in the dashboard, up to 10000 held in memory) but findings are not durable and reach the SIEM only once written; raise store.max_bytes (restart), shorten store.retention or free disk space"
+    );
 }

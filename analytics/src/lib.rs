@@ -20,6 +20,7 @@ pub mod engine;
 pub mod fleet;
 pub mod live;
 pub mod sketch;
+mod supervise;
 pub mod template;
 pub mod trail;
 pub mod window;
@@ -27,7 +28,8 @@ mod worker;
 
 pub use engine::{Engine, EngineStats, Output};
 pub use worker::{
-    Command, Commands, NullSink, Sink, TallyLink, Totals, TotalsSnapshot, Worker, WorkerHandle,
+    Command, Commands, NullSink, Rebuild, Sink, TallyLink, Totals, TotalsSnapshot, Worker,
+    WorkerHandle,
 };
 
 /// Errors of the analytics worker.

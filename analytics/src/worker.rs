@@ -101,6 +101,11 @@ pub struct Totals {
     pub findings: AtomicU64,
     pub blocks: AtomicU64,
     pub clients: AtomicU64,
+    /// Times the worker crashed and was restarted (`supervise.rs`).
+    pub restarts: AtomicU64,
+    /// True from a crash until the worker runs again: the tee is not drained
+    /// meanwhile, so it fills and drops (counted).
+    pub down: AtomicBool,
 }
 
 /// A copy of the totals at one moment.
@@ -112,6 +117,7 @@ pub struct TotalsSnapshot {
     pub findings: u64,
     pub blocks: u64,
     pub clients: u64,
+    pub restarts: u64,
 }
 
 impl Totals {
@@ -123,6 +129,7 @@ impl Totals {
             findings: self.findings.load(Ordering::Relaxed),
             blocks: self.blocks.load(Ordering::Relaxed),
             clients: self.clients.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
         }
     }
 }
@@ -137,11 +144,14 @@ pub struct TallyLink {
     pub every: Duration,
 }
 
+/// Makes a fresh engine after a crash (`Worker::with_rebuild`).
+pub type Rebuild = Box<dyn FnMut() -> Option<Engine> + Send>;
+
 /// The analytics worker.
 pub struct Worker {
     tee: Arc<Tee>,
-    totals: Arc<Totals>,
-    engine: Option<Engine>,
+    pub(crate) totals: Arc<Totals>,
+    pub(crate) engine: Option<Engine>,
     sink: Box<dyn Sink>,
     clock: SharedClock,
     persist_every: Duration,
@@ -151,6 +161,8 @@ pub struct Worker {
     window: Option<Window>,
     /// Fleet-wide detection counters (fleet mode).
     tally: Option<TallyLink>,
+    /// How a crashed worker gets a fresh engine; None keeps the old one.
+    pub(crate) rebuild: Option<Rebuild>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -185,7 +197,15 @@ impl Worker {
             persist_every: Duration::from_secs(10),
             window: None,
             tally: None,
+            rebuild: None,
         }
+    }
+
+    /// After a crash, runs on an engine made by `rebuild` (None from it: keep
+    /// the old one) instead of one whose state a panic may have left half-done.
+    pub fn with_rebuild(mut self, rebuild: Rebuild) -> Self {
+        self.rebuild = Some(rebuild);
+        self
     }
 
     /// Keeps every event drained in `window` too, for the batch jobs.
@@ -223,7 +243,7 @@ impl Worker {
         let tx = self.commands_tx.clone();
         let thread = thread::Builder::new()
             .name("palisade-analytics".into())
-            .spawn(move || self.run(&flag))
+            .spawn(move || self.supervise(&flag))
             .map_err(AnalyticsError::Spawn)?;
         Ok(WorkerHandle {
             stop,
@@ -236,7 +256,9 @@ impl Worker {
         })
     }
 
-    fn run(mut self, stop: &AtomicBool) {
+    /// The drain loop; returns once stopped and drained. A panic anywhere in it
+    /// is caught by `supervise`, which calls it again.
+    pub(crate) fn run(&mut self, stop: &AtomicBool) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut out = Output::default();
         let mut next_tick = self.clock.monotonic() + TICK;

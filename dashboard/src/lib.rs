@@ -109,10 +109,14 @@ async fn readyz(State(s): State<AdminState>) -> Response {
         .ready
         .fleet_joining
         .load(std::sync::atomic::Ordering::Acquire);
+    // Reported, never a reason to be unready: with the store memory-only the
+    // proxy still enforces every policy and block, and taking it out of rotation
+    // would hurt the service it protects. `palisade_store_degraded` alerts.
+    let store_writes = !s.store.health().degraded;
     let ready = store && upstream && fleet;
     let body = serde_json::json!({
         "ready": ready,
-        "checks": {"config": true, "store": store, "upstream": upstream, "fleet": fleet},
+        "checks": {"config": true, "store": store, "upstream": upstream, "fleet": fleet, "store_writes": store_writes},
     });
     let status = if ready {
         StatusCode::OK

@@ -122,6 +122,34 @@ fn fleet(
     Ok(())
 }
 
+/// The store's quota and memory-only mode (store/src/quota.rs).
+fn store(enc: &mut DescriptorEncoder<'_>, h: &palisade_store::StoreHealth) -> std::fmt::Result {
+    gauge(
+        enc,
+        "palisade_store_degraded",
+        "1 while the store refuses writes (store.max_bytes reached, or a disk error): findings are kept in memory only.",
+        i64::from(h.degraded),
+    )?;
+    gauge(
+        enc,
+        "palisade_store_memory_findings",
+        "Findings held in memory, waiting for the store to accept writes again.",
+        h.memory_findings as i64,
+    )?;
+    counter(
+        enc,
+        "palisade_store_unpersisted_records",
+        "Records the store could not write when they were made (findings among them are held in memory and written later if space returns).",
+        &[(vec![], h.unpersisted)],
+    )?;
+    counter(
+        enc,
+        "palisade_store_lost_records",
+        "Findings dropped from memory because too many waited for the store.",
+        &[(vec![], h.lost)],
+    )
+}
+
 fn siem(enc: &mut DescriptorEncoder<'_>, status: &SiemStatus) -> std::fmt::Result {
     gauge(
         enc,
@@ -285,6 +313,18 @@ impl Collector for Scrape {
             "Request events dropped because the ring to analytics was full.",
             &[(vec![], c.tee_dropped)],
         )?;
+        gauge(
+            &mut enc,
+            "palisade_analytics_up",
+            "1 while the analytics worker drains the tee; 0 when it is not running or crashed and waits to restart (events are dropped meanwhile).",
+            i64::from(c.analytics_up),
+        )?;
+        counter(
+            &mut enc,
+            "palisade_analytics_restarts",
+            "Times the analytics worker crashed and was restarted (each one is logged as an error).",
+            &[(vec![], c.analytics_restarts)],
+        )?;
         let findings: Vec<_> = s
             .stats
             .findings_by_kind()
@@ -332,6 +372,7 @@ impl Collector for Scrape {
             "Admin requests answered 429 because their address presented too many wrong tokens.",
             &[(vec![], s.guard.refused_total())],
         )?;
+        store(&mut enc, &s.store.health())?;
         siem(&mut enc, &s.control.siem())?;
         fleet(&mut enc, &s.control.fleet())?;
         Ok(())

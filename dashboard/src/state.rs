@@ -32,6 +32,11 @@ pub struct Counters {
     pub connections_open: u64,
     /// Connections cut because the client stopped reading (`proxy.timeouts.send`).
     pub send_timeouts: u64,
+    /// True while the analytics worker drains the tee (false: not started, or
+    /// crashed and waiting to restart).
+    pub analytics_up: bool,
+    /// Times the analytics worker crashed and was restarted.
+    pub analytics_restarts: u64,
 }
 
 /// Why a manual block was refused.

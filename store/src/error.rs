@@ -45,6 +45,13 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// A write that adds records would take the store past its quota.
+    #[error(
+        "the store {} reached its quota of {max_bytes} bytes (store.max_bytes): new findings are kept in memory only and other new records are not written; raise store.max_bytes (takes a restart), shorten store.retention or lower store.max_findings, or free disk space",
+        .path.display()
+    )]
+    Full { path: PathBuf, max_bytes: u64 },
+
     /// Any other redb error, with what the store was doing.
     #[error("store: {0}")]
     Db(String),

@@ -79,17 +79,26 @@ impl Store {
     /// for the SIEM sinks in the same transaction. A finding whose id is already
     /// stored replaces it, so a retried batch does not duplicate.
     pub fn insert_findings(&self, findings: &[Finding]) -> Result<(), StoreError> {
-        const WHAT: &str = "inserting findings";
         if findings.is_empty() {
             return Ok(());
         }
+        let r = self.insert_findings_inner(findings);
+        self.adding(r)
+    }
+
+    fn insert_findings_inner(&self, findings: &[Finding]) -> Result<(), StoreError> {
+        const WHAT: &str = "inserting findings";
+        let mut added = 0u64;
         let txn = self.begin_write(WHAT)?;
         let mut outbox = OutboxWriter::open(self, &txn)?;
         {
             let mut table = txn.open_table(FINDINGS).context(WHAT)?;
             for f in findings {
+                let bytes = encode(f, "a finding")?;
+                // Counted twice: the outbox holds a copy.
+                added += 2 * bytes.len() as u64;
                 let replaced = table
-                    .insert(f.id.0, encode(f, "a finding")?.as_slice())
+                    .insert(f.id.0, bytes.as_slice())
                     .context(WHAT)?
                     .is_some();
                 // A retried batch is not queued twice.
@@ -100,6 +109,7 @@ impl Store {
             }
         }
         let pushed = outbox.finish();
+        self.admit(&txn, added)?;
         self.commit_counting(txn, pushed, WHAT)
     }
 
@@ -110,7 +120,7 @@ impl Store {
         let table = txn.open_table(FINDINGS).context(WHAT)?;
         match table.get(id.0).context(WHAT)? {
             Some(v) => Ok(Some(decode(v.value(), "a finding")?)),
-            None => Ok(None),
+            None => Ok(self.memory_findings(|f| f.id == id).pop()),
         }
     }
 
@@ -162,14 +172,32 @@ impl Store {
             last_key = Some(k.value());
             items.push(f);
         }
+        let held = self.memory_findings(|f| {
+            filter.matches(f) && f.id.0 >= lower && upper.is_none_or(|u| f.id.0 < u)
+        });
+        if held.is_empty() {
+            return Ok(FindingPage { items, next });
+        }
+        // Findings held in memory (the store refused them) are listed as if stored.
+        items.extend(held);
+        items.sort_by_key(|f| std::cmp::Reverse(f.id.0));
+        items.dedup_by_key(|f| f.id.0);
+        let more = next.is_some() || items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(|f| f.id)
+        } else {
+            None
+        };
         Ok(FindingPage { items, next })
     }
 
-    /// How many findings are stored.
+    /// How many findings are stored, or held in memory while the store refuses
+    /// writes.
     pub fn count_findings(&self) -> Result<u64, StoreError> {
         const WHAT: &str = "counting findings";
         let txn = self.begin_read(WHAT)?;
         let table = txn.open_table(FINDINGS).context(WHAT)?;
-        table.len().context(WHAT)
+        Ok(table.len().context(WHAT)? + self.health().memory_findings)
     }
 }

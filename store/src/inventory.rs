@@ -45,7 +45,20 @@ impl Store {
         endpoints: &[EndpointInfo],
         snapshots: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
+        let r = self.put_inventory_inner(endpoints, snapshots);
+        if r.is_err() {
+            self.not_persisted((endpoints.len() + snapshots.len()) as u64);
+        }
+        self.adding(r)
+    }
+
+    fn put_inventory_inner(
+        &self,
+        endpoints: &[EndpointInfo],
+        snapshots: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
         const WHAT: &str = "writing the inventory";
+        let mut added = 0u64;
         let named: Vec<(String, &EndpointInfo)> = endpoints.iter().map(|e| (e.name(), e)).collect();
         let keep: HashSet<&str> = named.iter().map(|(k, _)| k.as_str()).collect();
         let txn = self.begin_write(WHAT)?;
@@ -53,15 +66,17 @@ impl Store {
             let mut table = txn.open_table(ENDPOINTS).context(WHAT)?;
             table.retain(|k, _| keep.contains(k)).context(WHAT)?;
             for (key, e) in &named {
-                table
-                    .insert(key.as_str(), encode(e, "an endpoint")?.as_slice())
-                    .context(WHAT)?;
+                let bytes = encode(e, "an endpoint")?;
+                added += bytes.len() as u64;
+                table.insert(key.as_str(), bytes.as_slice()).context(WHAT)?;
             }
             let mut snaps = txn.open_table(SNAPSHOTS).context(WHAT)?;
             for (name, bytes) in snapshots {
+                added += bytes.len() as u64;
                 snaps.insert(*name, *bytes).context(WHAT)?;
             }
         }
+        self.admit(&txn, added)?;
         self.commit(txn, WHAT)
     }
 

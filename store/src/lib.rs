@@ -13,6 +13,7 @@ mod error;
 mod findings;
 mod inventory;
 mod outbox;
+mod quota;
 mod retention;
 mod schema;
 
@@ -26,6 +27,7 @@ pub use error::StoreError;
 pub use findings::{FindingFilter, FindingPage, MAX_PAGE, PageRequest};
 pub use inventory::read_inventory;
 pub use outbox::{DeadLetter, MAX_DEAD_LETTERS, OutboxBatch, OutboxPolicy, SinkDepth, Waker};
+pub use quota::{MAX_MEMORY_FINDINGS, Saved, StoreHealth};
 pub use retention::Retention;
 pub use schema::SCHEMA_VERSION;
 
@@ -42,6 +44,7 @@ pub struct Store {
     db: Database,
     path: PathBuf,
     outbox: outbox::OutboxState,
+    quota: quota::QuotaState,
 }
 
 impl Store {
@@ -67,6 +70,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             outbox: outbox::OutboxState::new(),
+            quota: quota::QuotaState::new(),
         };
         let txn = store.begin_write("migrating the schema")?;
         schema::migrate(&txn, path)?;

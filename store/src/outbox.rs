@@ -130,6 +130,8 @@ pub(crate) struct OutboxWriter<'t> {
     policy: OutboxPolicy,
     dropped: u64,
     queued: u64,
+    /// Bytes of the records queued (for the quota).
+    pub(crate) added: u64,
 }
 
 struct Open<'t> {
@@ -155,6 +157,7 @@ impl<'t> OutboxWriter<'t> {
             policy,
             dropped: 0,
             queued: 0,
+            added: 0,
         })
     }
 
@@ -184,9 +187,9 @@ impl<'t> OutboxWriter<'t> {
             created_ms: at_ms,
             event,
         };
-        open.records
-            .insert(seq, encode(&record, "a SIEM record")?.as_slice())
-            .context(WHAT)?;
+        let bytes = encode(&record, "a SIEM record")?;
+        self.added += bytes.len() as u64;
+        open.records.insert(seq, bytes.as_slice()).context(WHAT)?;
         open.meta.insert(HEAD, seq).context(WHAT)?;
         self.queued += 1;
         Ok(())
@@ -269,13 +272,22 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        let txn = self.begin_write(WHAT)?;
-        let mut outbox = OutboxWriter::open(self, &txn)?;
-        for (event, at_ms) in events {
-            outbox.push(event, at_ms)?;
+        let n = events.len() as u64;
+        let r = (|| {
+            let txn = self.begin_write(WHAT)?;
+            let mut outbox = OutboxWriter::open(self, &txn)?;
+            for (event, at_ms) in events {
+                outbox.push(event, at_ms)?;
+            }
+            let added = outbox.added;
+            let pushed = outbox.finish();
+            self.admit(&txn, added)?;
+            self.commit_counting(txn, pushed, WHAT)
+        })();
+        if r.is_err() {
+            self.not_persisted(n);
         }
-        let pushed = outbox.finish();
-        self.commit_counting(txn, pushed, WHAT)
+        self.adding(r)
     }
 
     /// Commits `txn`, then counts what its outbox writer dropped and wakes the
@@ -362,7 +374,9 @@ impl Store {
         const WHAT: &str = "acknowledging SIEM records";
         let txn = self.begin_write(WHAT)?;
         self.advance(&txn, sink, upto, WHAT)?;
-        self.commit(txn, WHAT)
+        self.commit(txn, WHAT)?;
+        self.freed();
+        Ok(())
     }
 
     /// Keeps `record` as refused by `sink` for `reason` and moves the sink past it,
@@ -374,7 +388,19 @@ impl Store {
         reason: &str,
         at_ms: u64,
     ) -> Result<(), StoreError> {
+        let r = self.dead_letter_inner(sink, record, reason, at_ms);
+        self.adding(r)
+    }
+
+    fn dead_letter_inner(
+        &self,
+        sink: &str,
+        record: &SiemRecord,
+        reason: &str,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
         const WHAT: &str = "keeping a dead letter";
+        let added;
         let txn = self.begin_write(WHAT)?;
         {
             let mut meta = txn.open_table(OUTBOX_META).context(WHAT)?;
@@ -388,13 +414,15 @@ impl Store {
                 record: record.clone(),
             };
             let mut dead = txn.open_table(DEAD_LETTERS).context(WHAT)?;
-            dead.insert(seq, encode(&letter, "a dead letter")?.as_slice())
-                .context(WHAT)?;
+            let bytes = encode(&letter, "a dead letter")?;
+            added = bytes.len() as u64;
+            dead.insert(seq, bytes.as_slice()).context(WHAT)?;
             while dead.len().context(WHAT)? > MAX_DEAD_LETTERS {
                 dead.pop_first().context(WHAT)?;
             }
         }
         self.advance(&txn, sink, record.seq, WHAT)?;
+        self.admit(&txn, added)?;
         self.commit(txn, WHAT)
     }
 

@@ -50,6 +50,7 @@ impl Store {
             self.abort(txn, WHAT)?;
         } else {
             self.commit(txn, WHAT)?;
+            self.freed();
         }
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }

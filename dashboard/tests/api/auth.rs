@@ -157,7 +157,11 @@ async fn the_probes_answer_without_the_token_and_say_only_which_check_passed() {
         let checks = json["checks"].as_object().unwrap();
         let mut names: Vec<&str> = checks.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
-        assert_eq!(names, ["config", "fleet", "store", "upstream"], "{body}");
+        assert_eq!(
+            names,
+            ["config", "fleet", "store", "store_writes", "upstream"],
+            "{body}"
+        );
         assert!(checks.values().all(serde_json::Value::is_boolean), "{body}");
         assert!(!body.contains(TOKEN));
     }

@@ -36,6 +36,21 @@ pub struct StoreConfig {
     /// How often the inventory and baselines are written. Default: 10s.
     #[serde(default = "default_persist_interval")]
     pub persist_interval: Dur,
+    /// Quota on the bytes the store's records occupy in its file. Past it, new
+    /// findings are kept in memory only (at most 10000, still shown and
+    /// blocking), other new records are not written, `palisade_store_degraded`
+    /// is 1 and the log says what to do; writes resume once retention frees
+    /// space. The file itself may be larger by redb's last growth step
+    /// (allocated sparsely). At least 1048576 (1 MiB). Default: 1073741824 (1 GiB).
+    #[serde(default = "default_store_max_bytes")]
+    pub max_bytes: u64,
+}
+
+/// The smallest `store.max_bytes`: an empty store already takes about this.
+pub const MIN_STORE_BYTES: u64 = 1024 * 1024;
+
+fn default_store_max_bytes() -> u64 {
+    1024 * 1024 * 1024
 }
 
 fn default_store_path() -> String {
@@ -62,6 +77,7 @@ impl Default for StoreConfig {
             max_findings: default_max_findings(),
             max_audit: default_max_audit(),
             persist_interval: default_persist_interval(),
+            max_bytes: default_store_max_bytes(),
         }
     }
 }
@@ -84,6 +100,13 @@ impl StoreConfig {
                 "store.persist_interval",
                 "must be more than zero",
                 "10s is a good default",
+            );
+        }
+        if self.max_bytes < MIN_STORE_BYTES {
+            p.push(
+                "store.max_bytes",
+                format!("{} bytes is below 1 MiB", self.max_bytes),
+                "give the store at least 1048576 bytes; 1073741824 (1 GiB) is the default",
             );
         }
     }

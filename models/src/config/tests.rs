@@ -330,3 +330,14 @@ fn a_cluster_scoped_limit_needs_the_fleet() {
         LimitScope::Local
     );
 }
+
+#[test]
+fn the_store_quota_has_a_default_and_a_floor() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!(c.store.max_bytes, 1024 * 1024 * 1024);
+    let err = Config::parse(&format!("{MINIMAL}[store]\nmax_bytes = 4096\n")).unwrap_err();
+    assert_eq!(keys(&err), vec!["store.max_bytes"]);
+    assert!(err.to_string().contains("1048576"), "{err}");
+    let c = Config::parse(&format!("{MINIMAL}[store]\nmax_bytes = 1048576\n")).unwrap();
+    assert_eq!(c.store.max_bytes, 1048576);
+}

@@ -8,6 +8,7 @@ mod findings;
 mod inventory;
 mod open;
 mod outbox;
+mod quota;
 mod retention;
 
 use std::net::IpAddr;

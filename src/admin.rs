@@ -143,6 +143,10 @@ impl Control for AppControl {
                 .proxy
                 .connections_open
                 .load(std::sync::atomic::Ordering::Relaxed),
+            requests_in_flight: self
+                .proxy
+                .requests_in_flight
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }

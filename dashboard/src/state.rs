@@ -30,6 +30,8 @@ pub struct Counters {
     /// Events dropped because the tee was full.
     pub tee_dropped: u64,
     pub connections_open: u64,
+    /// Requests admitted by the proxy and not yet answered to their end.
+    pub requests_in_flight: u64,
 }
 
 /// Why a manual block was refused.

@@ -110,6 +110,7 @@ impl Control for Fake {
             tee_capacity: 4096,
             tee_dropped: 3,
             connections_open: 2,
+            requests_in_flight: 1,
         }
     }
 }

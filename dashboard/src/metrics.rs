@@ -354,6 +354,12 @@ impl Collector for Scrape {
             "Client connections open on the proxy.",
             c.connections_open as i64,
         )?;
+        gauge(
+            &mut enc,
+            "palisade_requests_in_flight",
+            "Requests the proxy has admitted and not yet answered to their end (capped by proxy.limits.max_in_flight).",
+            c.requests_in_flight as i64,
+        )?;
         counter(
             &mut enc,
             "palisade_send_timeouts",

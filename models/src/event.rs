@@ -324,11 +324,13 @@ pub enum DenyCode {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// `proxy.limits.max_in_flight` requests were in flight: shed at once.
+    Overloaded,
 }
 
 impl DenyCode {
     /// Every code, in declaration order (`code as usize` indexes this array).
-    pub const ALL: [DenyCode; 14] = [
+    pub const ALL: [DenyCode; 15] = [
         DenyCode::BadRequest,
         DenyCode::HeaderTimeout,
         DenyCode::UrlTooLong,
@@ -343,6 +345,7 @@ impl DenyCode {
         DenyCode::Signature,
         DenyCode::UpstreamUnavailable,
         DenyCode::UpstreamTimeout,
+        DenyCode::Overloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -361,6 +364,7 @@ impl DenyCode {
             DenyCode::Signature => "signature",
             DenyCode::UpstreamUnavailable => "upstream_unavailable",
             DenyCode::UpstreamTimeout => "upstream_timeout",
+            DenyCode::Overloaded => "overloaded",
         }
     }
 }

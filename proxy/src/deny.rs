@@ -31,11 +31,13 @@ impl DenyEvent<'_> {
     /// Logs the denial once and counts it.
     pub(crate) fn emit(&self, stats: &ProxyStats) {
         stats.count_denial(self.code);
-        // Upstream failures are the operator's problem, not an attack signal, and
-        // are summarised by the forward phase's throttled warning.
+        // Upstream failures and shed requests are the operator's problem, not an
+        // attack signal, and are summarised by a throttled warning (forward phase,
+        // pipeline): a line per shed request would add load just when there is
+        // too much.
         if matches!(
             self.code,
-            DenyCode::UpstreamUnavailable | DenyCode::UpstreamTimeout
+            DenyCode::UpstreamUnavailable | DenyCode::UpstreamTimeout | DenyCode::Overloaded
         ) {
             tracing::debug!(
                 target: "palisade::deny",

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use palisade_models::Denial;
 use palisade_models::config::InspectMode;
+use palisade_models::{Denial, DenyCode, Phase};
 
 use crate::body::ProxyBody;
 use crate::conn::ConnInfo;
@@ -39,12 +39,27 @@ pub(crate) async fn handle(
     w: Arc<Worker>,
     conn: Arc<ConnInfo>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    // Load shedding comes first, so a shed request costs no phase and never
+    // reaches the upstream; it is still recorded like any denial.
+    let admitted = w
+        .shared
+        .stats
+        .admit_request(w.shared.settings.max_in_flight);
     let mut ctx = RequestCtx::new(&req, w.shared.clone(), conn);
     // One table for the whole request, even if a new spec is swapped in meanwhile.
     let table = w.shared.routes.load_full();
-    let outcome = match guards(&mut ctx, &req, &w, &table) {
-        Flow::Continue => proceed(&mut ctx, req, &w, &table).await,
-        Flow::Deny(d) => Err(d),
+    let outcome = match admitted {
+        None => Err(Denial {
+            phase: Phase::Accept,
+            code: DenyCode::Overloaded,
+        }),
+        Some(slot) => {
+            ctx.rec.hold(slot);
+            match guards(&mut ctx, &req, &w, &table) {
+                Flow::Continue => proceed(&mut ctx, req, &w, &table).await,
+                Flow::Deny(d) => Err(d),
+            }
+        }
     };
     if !ctx.schema.is_empty() {
         record_schema(&mut ctx);
@@ -56,9 +71,7 @@ pub(crate) async fn handle(
             ctx.deny(d);
             let ev = ctx.rec.event();
             let detail = match (&ev.signatures, &ev.schema) {
-                (_, Some(r)) if d.code == palisade_models::DenyCode::Schema => {
-                    Some(violations_text(r))
-                }
+                (_, Some(r)) if d.code == DenyCode::Schema => Some(violations_text(r)),
                 (Some(m), _) => Some(format!("rules {}", m.rule_ids.join(","))),
                 _ => None,
             };
@@ -73,6 +86,13 @@ pub(crate) async fn handle(
                 detail: detail.as_deref().or(ctx.deny_detail),
             }
             .emit(&w.shared.stats);
+            if d.code == DenyCode::Overloaded && w.shed_warnings.allow() {
+                tracing::warn!(
+                    target: "palisade::overload",
+                    max_in_flight = s.max_in_flight,
+                    "shedding load: proxy.limits.max_in_flight requests in flight; answering 503 (the upstream is slow or the offered load beyond capacity)"
+                );
+            }
             respond::denial(d, &ctx.request_id, &s.request_id_header, ctx.limited)
         }
     };

@@ -26,6 +26,7 @@ pub(crate) fn status_of(code: DenyCode) -> StatusCode {
         DenyCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         DenyCode::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
         DenyCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        DenyCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -56,6 +57,9 @@ pub(crate) fn denial(
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(request_id_header.clone(), request_id.clone());
+    if d.code == DenyCode::Overloaded {
+        h.insert(RETRY_AFTER, HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS));
+    }
     if let Some(l) = limited {
         let retry = HeaderValue::from(l.retry_after_secs);
         h.insert(RETRY_AFTER, retry.clone());
@@ -69,6 +73,11 @@ pub(crate) fn denial(
     }
     resp
 }
+
+/// Seconds a shed client is asked to wait: overload is measured in requests in
+/// flight, which clear within a response time, so a second is plenty and keeps
+/// well-behaved clients from coming back in a synchronised wave much later.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -109,6 +118,20 @@ mod tests {
         assert!(head.contains("x-request-id: abc"));
         assert!(body.contains("\"reason\":\"header_timeout\""));
         assert!(body.contains("\"request_id\":\"abc\""));
+    }
+
+    #[test]
+    fn a_shed_request_gets_503_with_retry_after() {
+        let id = HeaderValue::from_static("abc");
+        let name = HeaderName::from_static("x-request-id");
+        let d = Denial {
+            phase: palisade_models::Phase::Accept,
+            code: DenyCode::Overloaded,
+        };
+        let resp = denial(d, &id, &name, None);
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[RETRY_AFTER], "1");
+        assert!(resp.headers().get(RATELIMIT_LIMIT).is_none());
     }
 
     #[test]

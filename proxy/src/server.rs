@@ -91,6 +91,8 @@ pub(crate) struct Worker {
     pub(crate) h1: http1::Builder,
     pub(crate) h2: http2::Builder<TokioExecutor>,
     pub(crate) upstream_warnings: Throttle,
+    /// One warning a second while requests are shed (`max_in_flight`).
+    pub(crate) shed_warnings: Throttle,
     /// The signature engine's working memory; only this worker's thread uses it.
     pub(crate) scratch: std::sync::Mutex<Scratch>,
 }
@@ -468,6 +470,7 @@ impl WorkerJob {
             h1,
             h2,
             upstream_warnings: Throttle::default(),
+            shed_warnings: Throttle::default(),
             scratch: std::sync::Mutex::default(),
         });
         if self.housekeeping

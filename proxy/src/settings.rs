@@ -36,6 +36,8 @@ pub struct Settings {
     pub max_header_count: usize,
     pub max_header_bytes: usize,
     pub max_url_bytes: usize,
+    /// Requests in flight before shedding; 0 is no cap.
+    pub max_in_flight: usize,
     pub upstream: UpstreamSettings,
     pub access_log: bool,
 }
@@ -101,6 +103,7 @@ impl Settings {
             max_header_count: p.limits.max_header_count,
             max_header_bytes: p.limits.max_header_bytes,
             max_url_bytes: p.limits.max_url_bytes,
+            max_in_flight: p.limits.max_in_flight,
             upstream: UpstreamSettings {
                 scheme,
                 host_header: http::HeaderValue::from_str(authority.as_str())

@@ -22,6 +22,8 @@ pub struct ProxyStats {
     /// Connections cut because a response write made no progress for
     /// `proxy.timeouts.send` (a client not reading).
     pub send_timeouts: AtomicU64,
+    /// Requests admitted and not yet answered to their end (`max_in_flight`).
+    pub requests_in_flight: AtomicU64,
     denied: [AtomicU64; DenyCode::ALL.len()],
 }
 
@@ -36,6 +38,19 @@ impl ProxyStats {
         }
         self.connections_total.fetch_add(1, Ordering::Relaxed);
         Some(ConnSlot(self.clone()))
+    }
+
+    /// Admits one request, or None when `max` are in flight (0: no cap). One
+    /// atomic add on the hot path, no lock: over the cap, the add is undone, so
+    /// a burst can refuse a few more than strictly needed, never admit more.
+    pub(crate) fn admit_request(self: &Arc<Self>, max: usize) -> Option<InFlight> {
+        // Relaxed: the count guards no other memory, it only has to be exact.
+        let before = self.requests_in_flight.fetch_add(1, Ordering::Relaxed);
+        if max != 0 && before >= max as u64 {
+            self.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(InFlight(self.clone()))
     }
 
     pub(crate) fn count_tls_failure(&self) {
@@ -64,6 +79,17 @@ pub(crate) struct ConnSlot(Arc<ProxyStats>);
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         self.0.connections_open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One admitted request; leaves the in-flight count when dropped (with the
+/// exchange's recorder, at the end of the response body or when the client goes).
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<ProxyStats>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -111,6 +137,22 @@ mod tests {
         drop(a);
         assert!(stats.open_connection(2).is_some());
         assert_eq!(stats.connections_open.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn requests_in_flight_are_capped_and_freed() {
+        let stats = Arc::new(ProxyStats::default());
+        let a = stats.admit_request(2).unwrap();
+        let _b = stats.admit_request(2).unwrap();
+        assert!(stats.admit_request(2).is_none());
+        assert_eq!(stats.requests_in_flight.load(Ordering::Relaxed), 2);
+        drop(a);
+        assert!(stats.admit_request(2).is_some());
+        // 0 is no cap, but the count still shows what is in flight.
+        let held: Vec<_> = (0..5).map(|_| stats.admit_request(0).unwrap()).collect();
+        assert_eq!(stats.requests_in_flight.load(Ordering::Relaxed), 6);
+        drop(held);
+        assert_eq!(stats.requests_in_flight.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl Control for Fake {
             tee_dropped: 3,
             connections_open: 2,
             send_timeouts: 1,
+            requests_in_flight: 1,
             ..Counters::default()
         }
     }

@@ -117,6 +117,18 @@ pub struct LimitsConfig {
     /// Default: 8192.
     #[serde(default = "default_max_url_bytes")]
     pub max_url_bytes: usize,
+    /// Requests this process handles at once, across all workers, counted from
+    /// the request head until its response has been sent. Beyond it a request is
+    /// answered at once with 503 `overloaded` and `Retry-After: 1`, before any
+    /// other phase runs, instead of waiting in a queue: admitted requests keep
+    /// their latency when offered more than the upstream can serve. It also
+    /// bounds the connections opened to the upstream (one per request in
+    /// flight). Size it to what the upstream serves at once with acceptable
+    /// latency (its concurrency times 2 is a good start). 0 turns shedding off.
+    /// Default: 10000 (never reached by a healthy deployment; as many as
+    /// `max_connections`).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 fn default_listen() -> Vec<Parsed<SocketAddr>> {
@@ -152,6 +164,9 @@ fn default_max_header_bytes() -> usize {
 fn default_max_url_bytes() -> usize {
     8 * 1024
 }
+fn default_max_in_flight() -> usize {
+    10_000
+}
 
 impl Default for ProxyConfig {
     fn default() -> Self {
@@ -186,9 +201,14 @@ impl Default for LimitsConfig {
             max_header_count: default_max_header_count(),
             max_header_bytes: default_max_header_bytes(),
             max_url_bytes: default_max_url_bytes(),
+            max_in_flight: default_max_in_flight(),
         }
     }
 }
+
+/// Beyond this a cap on requests in flight is no cap: no single process holds
+/// that many sockets (each needs one to the client and one to the upstream).
+const MAX_IN_FLIGHT_CAP: usize = 1_000_000;
 
 const ADDR_HINT: &str =
     "write host:port with a numeric address, such as 127.0.0.1:8080 or [::]:8443";
@@ -318,6 +338,13 @@ impl LimitsConfig {
                     self.max_url_bytes, self.max_header_bytes
                 ),
                 "8192 is a common cap; the URL is part of the request head",
+            );
+        }
+        if self.max_in_flight > MAX_IN_FLIGHT_CAP {
+            p.push(
+                "proxy.limits.max_in_flight",
+                format!("{} is more than {MAX_IN_FLIGHT_CAP}", self.max_in_flight),
+                "size it to what the upstream serves at once (its concurrency times 2 is a good start), or 0 to turn shedding off",
             );
         }
     }

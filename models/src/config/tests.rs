@@ -111,6 +111,19 @@ fn every_semantic_problem_is_reported_with_its_key() {
 }
 
 #[test]
+fn max_in_flight_defaults_on_allows_off_and_refuses_absurd() {
+    let base = "[upstream]\nurl = \"http://127.0.0.1:9000\"\n[routes]\nunknown = \"allow\"\n";
+    let c = Config::parse(base).unwrap();
+    assert_eq!(c.proxy.limits.max_in_flight, 10_000);
+    let off = Config::parse(&format!("[proxy.limits]\nmax_in_flight = 0\n{base}")).unwrap();
+    assert_eq!(off.proxy.limits.max_in_flight, 0);
+    let err =
+        Config::parse(&format!("[proxy.limits]\nmax_in_flight = 5000000\n{base}")).unwrap_err();
+    assert_eq!(keys(&err), vec!["proxy.limits.max_in_flight"]);
+    assert!(err.to_string().contains("0 to turn shedding off"), "{err}");
+}
+
+#[test]
 fn unknown_keys_name_their_path() {
     let err = Config::parse(
         "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[routes]\nunknown = \"allow\"\n[proxy.timeouts]\nidel = \"5s\"\n",

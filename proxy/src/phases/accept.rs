@@ -1,7 +1,9 @@
 //! The request-level part of the accept phase: caps on the request head that must
 //! hold before anything else looks at it (URL length 414, header count and bytes
 //! 431) and methods a reverse proxy never serves (CONNECT). Connection-level
-//! acceptance (TLS, timeouts, connection cap) lives in `conn` and `server`.
+//! acceptance (TLS, timeouts, connection cap) lives in `conn` and `server`; load
+//! shedding (`max_in_flight`, denied in this phase's name) at the top of
+//! `pipeline::handle`, before even this phase runs.
 //!
 //! Must not allocate: it only measures.
 

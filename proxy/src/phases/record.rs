@@ -15,6 +15,7 @@ use crate::body::Meter;
 use crate::conn::ConnInfo;
 use crate::login::{BodyWatch, Judged};
 use crate::server::Shared;
+use crate::stats::InFlight;
 
 /// Writes one exchange's event when dropped.
 #[derive(Debug)]
@@ -29,6 +30,9 @@ pub(crate) struct Recorder {
     username: Option<UsernameHash>,
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
+    /// The request's place under `max_in_flight`, given back after the event is
+    /// written (fields drop after `drop`).
+    in_flight: Option<InFlight>,
 }
 
 impl Recorder {
@@ -50,7 +54,13 @@ impl Recorder {
             username: None,
             shared,
             conn,
+            in_flight: None,
         }
+    }
+
+    /// Holds the request's place under `max_in_flight` until the exchange ends.
+    pub(crate) fn hold(&mut self, slot: InFlight) {
+        self.in_flight = Some(slot);
     }
 
     /// The event being recorded.

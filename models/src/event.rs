@@ -320,6 +320,8 @@ pub enum DenyCode {
     BodyTooLarge,
     /// An attack signature matched.
     Signature,
+    /// The request body's Content-Encoding cannot be decoded for inspection.
+    UnsupportedEncoding,
     /// The upstream refused or dropped the connection.
     UpstreamUnavailable,
     /// The upstream did not answer in time.
@@ -328,7 +330,7 @@ pub enum DenyCode {
 
 impl DenyCode {
     /// Every code, in declaration order (`code as usize` indexes this array).
-    pub const ALL: [DenyCode; 14] = [
+    pub const ALL: [DenyCode; 15] = [
         DenyCode::BadRequest,
         DenyCode::HeaderTimeout,
         DenyCode::UrlTooLong,
@@ -341,6 +343,7 @@ impl DenyCode {
         DenyCode::RateLimited,
         DenyCode::BodyTooLarge,
         DenyCode::Signature,
+        DenyCode::UnsupportedEncoding,
         DenyCode::UpstreamUnavailable,
         DenyCode::UpstreamTimeout,
     ];
@@ -359,6 +362,7 @@ impl DenyCode {
             DenyCode::RateLimited => "rate_limited",
             DenyCode::BodyTooLarge => "body_too_large",
             DenyCode::Signature => "signature",
+            DenyCode::UnsupportedEncoding => "unsupported_encoding",
             DenyCode::UpstreamUnavailable => "upstream_unavailable",
             DenyCode::UpstreamTimeout => "upstream_timeout",
         }

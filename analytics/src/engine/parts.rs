@@ -33,6 +33,7 @@ impl Owners {
     }
 
     /// Objects remembered, both generations.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.cur.len() + self.old.len()
     }

@@ -17,7 +17,7 @@ pub const TRAIL_LEN: usize = 24;
 /// Bytes of an id kept (longer ids are cut, marked with `…`).
 const ID_BYTES: usize = 36;
 /// Trails kept in all.
-const MAX_TRAILS: usize = 8192;
+pub(crate) const MAX_TRAILS: usize = 8192;
 
 /// What one read of an object came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +68,15 @@ pub struct Trails {
 }
 
 impl Trails {
+    /// Trails held, both generations.
+    pub fn len(&self) -> usize {
+        self.cur.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Appends a read of `id` by `who` on `template`.
     pub fn record(
         &mut self,

@@ -320,6 +320,8 @@ pub enum DenyCode {
     BodyTooLarge,
     /// An attack signature matched.
     Signature,
+    /// The request body's Content-Encoding cannot be decoded for inspection.
+    UnsupportedEncoding,
     /// The upstream refused or dropped the connection.
     UpstreamUnavailable,
     /// The upstream did not answer in time.
@@ -343,6 +345,7 @@ impl DenyCode {
         DenyCode::RateLimited,
         DenyCode::BodyTooLarge,
         DenyCode::Signature,
+        DenyCode::UnsupportedEncoding,
         DenyCode::UpstreamUnavailable,
         DenyCode::UpstreamTimeout,
         DenyCode::Overloaded,
@@ -362,6 +365,7 @@ impl DenyCode {
             DenyCode::RateLimited => "rate_limited",
             DenyCode::BodyTooLarge => "body_too_large",
             DenyCode::Signature => "signature",
+            DenyCode::UnsupportedEncoding => "unsupported_encoding",
             DenyCode::UpstreamUnavailable => "upstream_unavailable",
             DenyCode::UpstreamTimeout => "upstream_timeout",
             DenyCode::Overloaded => "overloaded",

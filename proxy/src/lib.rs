@@ -11,6 +11,7 @@ mod body;
 mod conn;
 mod context;
 mod deny;
+mod encoded;
 mod error;
 mod flow;
 #[doc(hidden)]

@@ -24,7 +24,7 @@ use crate::phases::{
     block::block,
     forward::{forward, read_body},
     identify::identify,
-    inspect::inspect,
+    inspect::{Ahead, inspect},
     limit::{limit, limit_cluster},
     route::route,
     validate::{validate, validate_body, wants_body},
@@ -128,13 +128,23 @@ async fn proceed(
         want = want.max(w.shared.validate_body_bytes + 1);
     }
     let (parts, body) = req.into_parts();
-    let (body, ahead, whole) = read_body(ctx, body, w, want).await?;
-    let whole = whole && ahead.len() <= w.shared.validate_body_bytes;
+    let (body, ahead, read_whole) = read_body(ctx, body, w, want).await?;
+    let whole = read_whole && ahead.len() <= w.shared.validate_body_bytes;
     if let Flow::Deny(d) = validate_body(ctx, &parts, &ahead, whole, table) {
         return Err(d);
     }
     if let Some(e) = engine
-        && let Flow::Deny(d) = inspect(ctx, &parts, &ahead, mode, e, &w.scratch)
+        && let Flow::Deny(d) = inspect(
+            ctx,
+            &parts,
+            Ahead {
+                bytes: &ahead,
+                whole: read_whole,
+            },
+            mode,
+            e,
+            (&w.scratch, w.shared.encoded_bodies),
+        )
     {
         return Err(d);
     }

@@ -24,6 +24,7 @@ pub(crate) fn status_of(code: DenyCode) -> StatusCode {
         DenyCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         DenyCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         DenyCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        DenyCode::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         DenyCode::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
         DenyCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         DenyCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,

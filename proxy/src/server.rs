@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) signatures: Option<Arc<Engine>>,
     /// Request body bytes the engine inspects (`signatures.body_bytes`).
     pub(crate) inspect_body_bytes: usize,
+    /// How the inspect phase treats compressed request bodies.
+    pub(crate) encoded_bodies: crate::phases::inspect::EncodedBodies,
     /// Largest JSON body validated against an OpenAPI operation
     /// (`openapi.max_body_bytes`).
     pub(crate) validate_body_bytes: usize,
@@ -284,6 +286,11 @@ impl Proxy {
                 jwt,
                 signatures,
                 inspect_body_bytes: config.signatures.body_bytes,
+                encoded_bodies: crate::phases::inspect::EncodedBodies {
+                    keep: config.signatures.body_bytes,
+                    undecodable: config.signatures.undecodable_bodies,
+                    max_ratio: config.signatures.max_compression_ratio,
+                },
                 validate_body_bytes: config.openapi.max_body_bytes,
                 blocks: deps.blocks,
                 tee: deps.tee,

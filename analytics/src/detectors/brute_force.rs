@@ -14,7 +14,7 @@ use crate::client::{ClientRef, Clients, Reported};
 use crate::evidence;
 use crate::sketch::{Distinct, Pair, hash_ip};
 
-const MAX_USERNAMES: usize = 100_000;
+pub(crate) const MAX_USERNAMES: usize = 100_000;
 const MAX_MEMBERS: usize = 64;
 
 #[derive(Debug, Default)]
@@ -29,6 +29,17 @@ struct Target {
 #[derive(Debug, Default)]
 pub struct Usernames {
     map: HashMap<UsernameHash, Target>,
+}
+
+impl Usernames {
+    /// Usernames with failures counted.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
 }
 
 pub fn check(

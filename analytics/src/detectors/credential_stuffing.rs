@@ -21,7 +21,7 @@ const CAMPAIGN_WINDOWS: u64 = 5;
 /// Addresses remembered per campaign, to block the ones already seen.
 const MAX_MEMBERS: usize = 1024;
 /// Shapes tracked at once.
-const MAX_SHAPES: usize = 10_000;
+pub(crate) const MAX_SHAPES: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct Campaign {

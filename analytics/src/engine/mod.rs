@@ -650,4 +650,6 @@ fn drop_endpoints(index: &mut HashMap<(Arc<str>, TemplateId), usize>, template: 
 }
 
 #[cfg(test)]
+mod bounds;
+#[cfg(test)]
 mod tests;

@@ -32,6 +32,12 @@ impl Owners {
         }
     }
 
+    /// Objects remembered, both generations.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.cur.len() + self.old.len()
+    }
+
     /// The owner of an object, recording `who` as owner if nobody is yet.
     pub(super) fn owner_or_claim(&mut self, key: (TemplateId, u64), who: u64) -> u64 {
         if let Some(&o) = self.cur.get(&key) {

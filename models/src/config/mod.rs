@@ -51,7 +51,7 @@ pub use openapi::{OpenApiConfig, UnknownPolicy, ValidationMode};
 pub use proxy::{LimitsConfig, ProxyConfig, TimeoutsConfig, TlsConfig, TlsVersion};
 pub use routes::{RouteAuth, RouteConfig, RoutesConfig, UnknownRoutes};
 pub use siem::{SchemaName, SiemConfig, SinkConfig, SinkType, SyslogTransport, WhenFull};
-pub use signatures::{InspectMode, SignaturesConfig};
+pub use signatures::{InspectMode, SignaturesConfig, UndecodableBodies};
 pub use tee::TeeConfig;
 pub use upstream::UpstreamConfig;
 pub use value::{Network, Parsed};

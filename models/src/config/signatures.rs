@@ -33,6 +33,20 @@ pub struct SignaturesConfig {
     /// the rest streams uninspected. Default: 8192.
     #[serde(default = "default_body_bytes")]
     pub body_bytes: usize,
+    /// What a route in `block` mode does with a request body whose
+    /// Content-Encoding Palisade cannot decode for inspection (anything but
+    /// `gzip`, `x-gzip`, `deflate` and `identity`, or more than one coding):
+    /// "refuse" (415 `unsupported_encoding`) or "forward" (sent on with its body
+    /// uninspected, and logged). Detect-mode routes always forward. Default: "refuse".
+    #[serde(default)]
+    pub undecodable_bodies: UndecodableBodies,
+    /// Largest expansion of a compressed request body, decompressed bytes per
+    /// compressed byte over the read-ahead window (at least 1 KiB of input
+    /// counts): above it a route in `block` mode answers 413 `body_too_large`
+    /// (a decompression bomb aimed at the upstream). Only the first `body_bytes`
+    /// decompressed are ever kept. Default: 100.
+    #[serde(default = "default_max_compression_ratio")]
+    pub max_compression_ratio: u32,
     /// Extra rule files (TOML, the bundled rules' format), added to the bundled
     /// rules. Default: [].
     #[serde(default)]
@@ -50,6 +64,19 @@ pub enum InspectMode {
     Detect,
     #[default]
     Block,
+}
+
+/// What block-mode routes do with a body they cannot decode for inspection.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UndecodableBodies {
+    #[default]
+    Refuse,
+    Forward,
+}
+
+fn default_max_compression_ratio() -> u32 {
+    100
 }
 
 fn default_paranoia() -> u8 {
@@ -71,6 +98,8 @@ impl Default for SignaturesConfig {
             paranoia: default_paranoia(),
             threshold: default_threshold(),
             body_bytes: default_body_bytes(),
+            undecodable_bodies: UndecodableBodies::default(),
+            max_compression_ratio: default_max_compression_ratio(),
             rules_files: Vec::new(),
             disable: Vec::new(),
         }
@@ -98,6 +127,13 @@ impl SignaturesConfig {
                 "signatures.body_bytes",
                 format!("{} is more than 1 MiB", self.body_bytes),
                 "inspect the first few KiB, such as 8192; attacks sit near the start",
+            );
+        }
+        if !(2..=100_000).contains(&self.max_compression_ratio) {
+            p.push(
+                "signatures.max_compression_ratio",
+                format!("{} is outside 2..=100000", self.max_compression_ratio),
+                "use 100 (the default); JSON and form bodies compress about 5 to 20 times",
             );
         }
         for (i, f) in self.rules_files.iter().enumerate() {

@@ -4,6 +4,11 @@
 //! with 403 `signature`; in detect mode it is let through. Either way the
 //! matched rules go into the event and one log line.
 //!
+//! A body with a Content-Encoding is inspected decompressed (`encoded`); in
+//! block mode one that cannot be decoded is refused: 415 `unsupported_encoding`
+//! (unless `signatures.undecodable_bodies = "forward"`), 400 when corrupt, 413
+//! past `signatures.max_compression_ratio`. Detect mode forwards and logs them.
+//!
 //! Must not await or take a lock held by anyone else: the scratch space is the
 //! worker's own. Must never log a matched value, only rule ids.
 
@@ -12,12 +17,29 @@ use std::sync::Mutex;
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
 
-use palisade_models::config::InspectMode;
+use palisade_models::config::{InspectMode, UndecodableBodies};
 use palisade_models::{DenyCode, Phase, SignatureMatch};
 use palisade_signatures::{Engine, Request, Scratch};
 
 use crate::context::RequestCtx;
+use crate::encoded::{self, Window};
 use crate::flow::Flow;
+
+/// What `signatures` says about compressed request bodies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EncodedBodies {
+    /// Decompressed bytes inspected (`signatures.body_bytes`).
+    pub(crate) keep: usize,
+    pub(crate) undecodable: UndecodableBodies,
+    pub(crate) max_ratio: u32,
+}
+
+/// The body bytes read ahead, and whether they are the whole body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ahead<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) whole: bool,
+}
 
 /// Headers passed to the engine without allocating.
 const STACK_HEADERS: usize = 32;
@@ -25,14 +47,49 @@ const STACK_HEADERS: usize = 32;
 pub(crate) fn inspect(
     ctx: &mut RequestCtx,
     parts: &Parts,
-    body: &[u8],
+    ahead: Ahead<'_>,
     mode: InspectMode,
     engine: &Engine,
-    scratch: &Mutex<Scratch>,
+    (scratch, enc): (&Mutex<Scratch>, EncodedBodies),
 ) -> Flow {
     if mode == InspectMode::Off {
         return Flow::Continue;
     }
+    let window = encoded::window(
+        &parts.headers,
+        ahead.bytes,
+        ahead.whole,
+        enc.keep,
+        enc.max_ratio,
+    );
+    let body: &[u8] = match &window {
+        Window::Plain => ahead.bytes,
+        Window::Decoded(d) => d,
+        refused => {
+            let code = match refused {
+                Window::Unsupported if enc.undecodable == UndecodableBodies::Forward => None,
+                Window::Unsupported => Some(DenyCode::UnsupportedEncoding),
+                Window::Corrupt => Some(DenyCode::BadRequest),
+                _ => Some(DenyCode::BodyTooLarge),
+            };
+            if let (InspectMode::Block, Some(code)) = (mode, code) {
+                ctx.deny_detail = Some(refused.reason());
+                return Flow::deny(Phase::Inspect, code);
+            }
+            let ev = ctx.rec.event();
+            tracing::info!(
+                target: "palisade::signature",
+                request_id = &*ev.request_id,
+                client = %ev.client_ip,
+                method = %ev.method,
+                path = &*ev.path,
+                why = refused.reason(),
+                "request body not inspected; request let through"
+            );
+            // The head is still inspected.
+            &[]
+        }
+    };
     // On the stack for ordinary requests; a request with more headers than
     // that pays one allocation rather than going uninspected.
     let mut on_stack: [(&str, &[u8]); STACK_HEADERS] = [("", &[]); STACK_HEADERS];

@@ -332,7 +332,7 @@ pub enum DenyCode {
 
 impl DenyCode {
     /// Every code, in declaration order (`code as usize` indexes this array).
-    pub const ALL: [DenyCode; 15] = [
+    pub const ALL: [DenyCode; 16] = [
         DenyCode::BadRequest,
         DenyCode::HeaderTimeout,
         DenyCode::UrlTooLong,

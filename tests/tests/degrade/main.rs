@@ -244,10 +244,12 @@ async fn a_crashed_worker_is_loud_never_felt_by_clients_and_restarted() {
     })
     .await;
     let events_before = side.palisade.analytics_totals().unwrap().snapshot().events;
-    all_answered(&side, 5).await;
+    // Three, fewer than the ring holds (4): a busy machine may not drain between
+    // requests, and a fifth would then be dropped, not counted.
+    all_answered(&side, 3).await;
     let totals = side.palisade.analytics_totals().unwrap().clone();
     let deadline = std::time::Instant::now() + palisade_tests::EVENTUALLY;
-    while totals.snapshot().events < events_before + 5 {
+    while totals.snapshot().events < events_before + 3 {
         assert!(
             std::time::Instant::now() < deadline,
             "the restarted worker does not count new events: {:?}, before {events_before}, tee {} dropped {}\n{}",
@@ -264,7 +266,7 @@ async fn a_crashed_worker_is_loud_never_felt_by_clients_and_restarted() {
     let counted = totals.snapshot().events as f64;
     assert_eq!(
         dropped + counted,
-        25.0,
+        23.0,
         "every exchange is counted or dropped"
     );
 

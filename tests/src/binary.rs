@@ -79,6 +79,22 @@ impl Running {
     pub fn log(&self) -> String {
         self.lines.lock().expect("lines").join("\n")
     }
+
+    /// Where the admin listener listens, from its JSON log line (`log.format =
+    /// "json"`); fails the test after `EVENTUALLY` if it never logs it.
+    pub async fn admin_addr(&self) -> SocketAddr {
+        crate::eventually_async("the admin listener is logged", || {
+            let log = self.log();
+            async move {
+                log.lines().find_map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                    (v["message"].as_str()?.starts_with("admin listening"))
+                        .then(|| v["addr"].as_str()?.parse().ok())?
+                })
+            }
+        })
+        .await
+    }
 }
 
 impl Drop for Running {

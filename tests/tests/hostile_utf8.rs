@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 use palisade_tests::binary::Running;
+use palisade_tests::eventually;
 use palisade_tests::raw;
 use palisade_tests::sidecar::{Options, Sidecar};
 use palisade_tests::upstream::Upstream;
-use palisade_tests::{eventually, eventually_async};
 
 const TOKEN: &str = "utf8-admin-token-0123456789abcdef";
 
@@ -298,17 +298,7 @@ token_file = "{}"
         );
     }
 
-    let admin_addr: SocketAddr = eventually_async("the admin listener is logged", || {
-        let log = palisade.log();
-        async move {
-            log.lines().find_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                (v["message"].as_str()?.starts_with("admin listening"))
-                    .then(|| v["addr"].as_str()?.parse().ok())?
-            })
-        }
-    })
-    .await;
+    let admin_addr: SocketAddr = palisade.admin_addr().await;
     let http = reqwest::Client::new();
     let answers = palisade_tests::admin::walk(&http, admin_addr, TOKEN, Vec::new()).await;
     for a in &answers {

@@ -118,17 +118,7 @@ async fn no_secret_reaches_logs_store_siem_or_admin_api() {
         std::path::Path::new(env!("CARGO_BIN_EXE_palisade-e2e")),
         &config,
     );
-    let admin_addr: SocketAddr = eventually_async("the admin listener is logged", || {
-        let log = palisade.log();
-        async move {
-            log.lines().find_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                (v["message"].as_str()?.starts_with("admin listening"))
-                    .then(|| v["addr"].as_str()?.parse().ok())?
-            })
-        }
-    })
-    .await;
+    let admin_addr: SocketAddr = palisade.admin_addr().await;
     let admin = reqwest::Client::new();
     let admin_get = |path: &str| {
         admin

@@ -105,18 +105,7 @@ async fn the_admin_token_never_reaches_the_logs_at_trace_level() {
             token_file.display()
         ),
     );
-    let addr: std::net::SocketAddr =
-        palisade_tests::eventually_async("the admin listener is logged", || {
-            let log = palisade.log();
-            async move {
-                log.lines().find_map(|l| {
-                    let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                    (v["message"].as_str()?.starts_with("admin listening"))
-                        .then(|| v["addr"].as_str()?.parse().ok())?
-                })
-            }
-        })
-        .await;
+    let addr: std::net::SocketAddr = palisade.admin_addr().await;
     let c = reqwest::Client::new();
     for (path, token) in [
         ("/api/stats", TOKEN),

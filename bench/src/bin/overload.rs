@@ -168,7 +168,8 @@ response_timeout = "5s"
 unknown = "allow"
 [log]
 format = "json"
-level = "warn"
+# info: `Running::start` waits for the "proxy listening" line (no access log).
+level = "info"
 # Analytics runs as deployed, but must not block the bench's one client.
 [decisions]
 allow_cidrs = ["127.0.0.0/8"]

@@ -42,7 +42,19 @@ pub(crate) enum UpstreamError {
     Handshake(hyper::Error),
     #[error("the upstream exchange failed: {0}")]
     Exchange(hyper::Error),
+    #[error(
+        "the upstream's response head is larger than {UPSTREAM_BUF} bytes, Palisade's limit \
+         (nginx refuses one past proxy_buffer_size, 4 or 8 KiB by default): make the service \
+         send fewer or smaller headers"
+    )]
+    HeadTooLarge,
 }
+
+/// The read buffer of one upstream connection, at most, as on the client side
+/// (`server::h1_buf_size`). hyper's default, about 400 KiB, was most of what a
+/// client that stops reading cost: the upstream's response piled up here while
+/// the client's side waited. Also the largest response head accepted.
+pub(crate) const UPSTREAM_BUF: usize = 64 * 1024;
 
 /// A worker's pool of connections to the upstream.
 #[derive(Debug)]
@@ -139,7 +151,14 @@ impl Upstream {
                     // A kept-alive connection the upstream had just closed: the
                     // request was never written, so it is safe to send again.
                     Some(unsent) if reused => req = unsent,
-                    _ => return Err(UpstreamError::Exchange(e.into_error())),
+                    _ => {
+                        let e = e.into_error();
+                        return Err(if e.is_parse_too_large() {
+                            UpstreamError::HeadTooLarge
+                        } else {
+                            UpstreamError::Exchange(e)
+                        });
+                    }
                 },
             }
         }
@@ -211,6 +230,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, conn) = http1::Builder::new()
+        .max_buf_size(UPSTREAM_BUF)
         .handshake(TokioIo::new(io))
         .await
         .map_err(UpstreamError::Handshake)?;

@@ -64,3 +64,36 @@ async fn slow_upstream_is_504_and_does_not_block_others() {
     assert!(slow.text().await.unwrap().contains("upstream_timeout"));
     release.notify_waiters();
 }
+
+#[tokio::test]
+async fn an_upstream_response_head_past_64_kib_is_502_and_one_below_passes() {
+    // The upstream connection's buffer is capped (64 KiB, so a client that stops
+    // reading cannot make the upstream side pile up hyper's default ~400 KiB);
+    // the response head must fit in it.
+    let up = Upstream::start(|req: http::Request<hyper::body::Incoming>| async move {
+        let n = if req.uri().path() == "/huge" { 80 } else { 48 } * 1024;
+        let mut r = text(StatusCode::OK, "body");
+        r.headers_mut().insert(
+            "x-big",
+            http::HeaderValue::from_str(&"a".repeat(n)).unwrap(),
+        );
+        r
+    })
+    .await;
+    let side = Sidecar::start_with(&up.url(), "", no_analytics());
+    let fits = reqwest::get(side.url("/fits")).await.unwrap();
+    assert_eq!(fits.status(), StatusCode::OK);
+    assert_eq!(fits.headers()["x-big"].len(), 48 * 1024);
+    assert_eq!(fits.text().await.unwrap(), "body");
+
+    let huge = reqwest::get(side.url("/huge")).await.unwrap();
+    assert_eq!(huge.status(), StatusCode::BAD_GATEWAY);
+    let body = huge.text().await.unwrap();
+    assert!(
+        body.contains("\"reason\":\"upstream_unavailable\""),
+        "{body}"
+    );
+    // The proxy keeps serving after the refusal.
+    let again = reqwest::get(side.url("/fits")).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+}

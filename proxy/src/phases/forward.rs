@@ -26,7 +26,7 @@ use crate::context::RequestCtx;
 use crate::headers::{self, Forwarded};
 use crate::routes::RouteTable;
 use crate::server::Worker;
-use crate::upstream::UpstreamBody;
+use crate::upstream::{UpstreamBody, UpstreamError};
 
 fn denial(code: DenyCode) -> Denial {
     Denial {
@@ -199,11 +199,15 @@ pub(crate) async fn forward(
                 }
             }
             if w.upstream_warnings.allow() {
+                let hint = match e {
+                    UpstreamError::HeadTooLarge => "the error says what to change",
+                    _ => "check that the service is up and that upstream.url points at it",
+                };
                 tracing::warn!(
                     error = %e,
                     upstream = %s.upstream.authority,
-                    "upstream request failed; answering 502. Check that the service is up \
-                     and that upstream.url points at it (logged at most once a second)"
+                    hint,
+                    "upstream request failed; answering 502 (logged at most once a second)"
                 );
             }
             Err(denial(DenyCode::UpstreamUnavailable))

@@ -19,7 +19,7 @@ for d in "$here"/seeds/*/; do
   cp -f "$d"* "$out/$t/"
 done
 python3 - "$root" "$shared" "$out" "${SEED_SAMPLE:-4}" <<'PY'
-import base64, hashlib, json, os, re, sys
+import base64, gzip, hashlib, json, os, re, sys
 root, shared, out, sample = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 CTS = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data",
        "text/xml", "application/vnd.api+json", "application/soap+xml", "text/plain",
@@ -76,6 +76,10 @@ if os.path.exists(crs):
                         pick = next((i for i, c in enumerate(CTS) if c and ct.startswith(c)), 6)
                         put("body_inspect", bytes([pick]) + body)
                     put("sig_normalize", b"\x01" + body[:2048])
+                    # body_decode: the body gzip-compressed as sent (mode 0,
+                    # coding gzip, whole), and as the plain side of a round trip.
+                    put("body_decode", bytes([6, 0x1f]) + gzip.compress(body))
+                    put("body_decode", bytes([1, 0x1f, 255]) + body)
 else:
     print(f"seed-corpus: {crs} not found; CRS requests not added", file=sys.stderr)
 

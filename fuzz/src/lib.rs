@@ -11,6 +11,7 @@
 //! Must not copy production logic: every body calls the crates' own entry
 //! points. Decoders written here (CEF, RFC 5424) are deliberately strict oracles.
 
+pub mod body_decode;
 pub mod body_inspect;
 pub mod config;
 pub mod jwt;
@@ -34,11 +35,12 @@ use palisade_signatures::{Engine, EngineOptions, Request, Scratch, Verdict};
 pub type Body = fn(&[u8]);
 
 /// Every target by name, with its body: for the seed test and the scripts.
-pub const TARGETS: [(&str, Body); 10] = [
+pub const TARGETS: [(&str, Body); 11] = [
     ("sig_normalize", sig_normalize::run),
     ("sig_engine", sig_engine::run),
     ("query_cookie", query_cookie::run),
     ("body_inspect", body_inspect::run),
+    ("body_decode", body_decode::run),
     ("path_template", path_template::run),
     ("jwt", jwt::run),
     ("openapi", openapi::run),

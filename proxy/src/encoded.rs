@@ -20,9 +20,10 @@ use http::header::CONTENT_ENCODING;
 /// least this often, so a bomb stops after one step's output.
 const STEP: usize = 1024;
 
-/// What the inspection sees of a body.
+/// What the inspection sees of a body (public for the fuzz target only:
+/// `fuzzing::BodyWindow`).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Window {
+pub enum Window {
     /// No content coding (or only `identity`): inspect the bytes as read.
     Plain,
     /// The first decompressed bytes, at most the window's size.

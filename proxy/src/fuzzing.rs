@@ -103,6 +103,23 @@ impl Routes {
     }
 }
 
+/// What the signature engine would see of a request body with these headers:
+/// the proxy's own decoder of `Content-Encoding` (gzip, deflate) with its caps.
+pub use crate::encoded::Window as BodyWindow;
+
+/// Decodes a body's read-ahead as the inspect phase does: `ahead` the bytes
+/// read ahead, `whole` whether they are all of the body, at most `keep`
+/// decompressed bytes kept, output bounded by `max_ratio` × the input.
+pub fn body_window(
+    headers: &HeaderMap,
+    ahead: &[u8],
+    whole: bool,
+    keep: usize,
+    max_ratio: u32,
+) -> BodyWindow {
+    crate::encoded::window(headers, ahead, whole, keep, max_ratio)
+}
+
 /// The parameter names of a query, as an event keeps them (never values).
 pub fn query_keys(query: &str) -> Option<Box<str>> {
     crate::context::query_keys(query)

@@ -37,7 +37,7 @@ enum Expect {
 }
 
 /// Header values (one entry per header line) and what each must be.
-const CODINGS: [(&[&'static str], Expect); 14] = [
+const CODINGS: [(&[&str], Expect); 14] = [
     (&[], Expect::Plain),
     (&["identity"], Expect::Plain),
     (&["gzip"], Expect::Gzip),

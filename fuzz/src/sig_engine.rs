@@ -53,6 +53,7 @@ pub fn run(data: &[u8]) {
             path: &raw.path,
             query: raw.query.as_deref(),
             headers: &headers,
+            host: None,
             content_type: raw.content_type.as_deref(),
             body: &raw.body,
         };
@@ -68,6 +69,7 @@ pub fn run(data: &[u8]) {
         path: f.path,
         query: f.query,
         headers: &f.headers,
+        host: None,
         content_type: (!ct.is_empty()).then_some(ct),
         body: f.body,
     };

@@ -16,6 +16,13 @@ pub(crate) enum Detector {
     Sqli,
     /// libinjection's HTML5 tokenizer and attribute/tag blacklist.
     Xss,
+    /// A URL whose host is the request's own host with more labels after it
+    /// (`example.com.evil.com` sent to `example.com`): the name that passes an
+    /// allow-list checking only that a URL starts with the trusted host, used
+    /// for SSRF, open redirects and remote includes. Reads the request's host,
+    /// so only rules on values that are never remembered as clean may use it
+    /// (see `rules::HOST_DETECTOR_TARGETS`).
+    OwnHostLookalike,
 }
 
 impl FromStr for Detector {
@@ -25,6 +32,7 @@ impl FromStr for Detector {
         match s {
             "sqli" => Ok(Detector::Sqli),
             "xss" => Ok(Detector::Xss),
+            "own_host_lookalike" => Ok(Detector::OwnHostLookalike),
             _ => Err(()),
         }
     }
@@ -35,11 +43,66 @@ impl Detector {
     ///
     /// The port indexes slices; a panic there (a bug in the port) is caught and
     /// counted as no detection, so a hostile input cannot kill a worker thread.
-    pub(crate) fn detect(self, input: &[u8]) -> bool {
+    /// `host` is the request's own host (`Host` or `:authority`), if any.
+    pub(crate) fn detect(self, input: &[u8], host: Option<&[u8]>) -> bool {
         let run = || match self {
             Detector::Sqli => libinjectionrs::detect_sqli(input).is_injection(),
             Detector::Xss => libinjectionrs::detect_xss(input).is_injection(),
+            Detector::OwnHostLookalike => host.is_some_and(|h| own_host_lookalike(input, h)),
         };
         catch_unwind(AssertUnwindSafe(run)).unwrap_or(false)
     }
+}
+
+/// Whether a URL in `input` has a host that is `own` (the request's host,
+/// port dropped) followed by a dot and at least two more labels. One more
+/// label is left alone (`example.com.au` may well be the same company), and
+/// so are two whose first is short and second two letters (`example.com.co.uk`).
+fn own_host_lookalike(input: &[u8], own: &[u8]) -> bool {
+    let own = host_only(own);
+    if own.is_empty() || own.first() == Some(&b'[') {
+        return false;
+    }
+    memchr::memmem::find_iter(input, b"://").any(|at| {
+        let rest = &input[at + 3..];
+        let rest = &rest[rest
+            .iter()
+            .take_while(|&&b| b == b'/' || b == b'\\')
+            .count()..];
+        let end = rest
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'\\' | b'?' | b'#') || b.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let host = match memchr::memrchr(b'@', authority) {
+            Some(at) => &authority[at + 1..],
+            None => authority,
+        };
+        let host = host_only(host);
+        let Some(tail) = host
+            .get(..own.len())
+            .filter(|head| head.eq_ignore_ascii_case(own))
+            .and_then(|_| host[own.len()..].strip_prefix(b"."))
+        else {
+            return false;
+        };
+        if tail.split(|&b| b == b'.').any(<[u8]>::is_empty) {
+            return false;
+        }
+        let mut labels = tail.split(|&b| b == b'.');
+        match (labels.next(), labels.next(), labels.next()) {
+            (_, None, _) => false,
+            (Some(first), Some(second), None) => !(first.len() <= 3 && second.len() == 2),
+            _ => true,
+        }
+    })
+}
+
+/// A host without its port and trailing dot.
+fn host_only(host: &[u8]) -> &[u8] {
+    let host = match memchr::memchr(b':', host) {
+        Some(colon) if host.first() != Some(&b'[') => &host[..colon],
+        _ => host,
+    };
+    host.strip_suffix(b".").unwrap_or(host)
 }

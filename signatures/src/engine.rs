@@ -80,6 +80,10 @@ const MEMO_KINDS: u16 = part::USER_AGENT
     | part::COOKIE_NAME
     | part::ARG_NAME;
 
+// A rule whose verdict depends on the request's host never runs on a part
+// the memo could skip.
+const _: () = assert!(MEMO_KINDS & rules::HOST_DETECTOR_TARGETS == 0);
+
 /// Marks a memo key as read form-encoded (a bit no part kind uses).
 const PLUS_SPACE_KEY: u16 = 1 << 15;
 
@@ -262,8 +266,15 @@ impl Engine {
             memo,
         } = scratch;
         marks.start_request(self.rules.len());
+        let host = req.host.or_else(|| {
+            req.headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+                .map(|&(_, value)| value)
+        });
         let mut inspection = Inspection {
             engine: self,
+            host,
             base,
             tmp,
             shell,
@@ -319,8 +330,10 @@ impl Marks {
 
 /// One request's inspection: the engine, the scratch buffers and the verdict so
 /// far. Receives the request's parts.
-struct Inspection<'e, 's> {
+struct Inspection<'e, 's, 'r> {
     engine: &'e Engine,
+    /// The request's own host, for rules that compare a URL with it.
+    host: Option<&'r [u8]>,
     base: &'s mut Vec<u8>,
     tmp: &'s mut Vec<u8>,
     shell: &'s mut Vec<u8>,
@@ -330,7 +343,7 @@ struct Inspection<'e, 's> {
     verdict: Verdict,
 }
 
-impl Sink for Inspection<'_, '_> {
+impl Sink for Inspection<'_, '_, '_> {
     fn part(&mut self, kind: u16, raw: &[u8], plus_space: bool) {
         let engine = self.engine;
         if raw.is_empty() || engine.kinds & kind == 0 {
@@ -359,41 +372,45 @@ impl Sink for Inspection<'_, '_> {
     }
 }
 
-impl Inspection<'_, '_> {
+impl Inspection<'_, '_, '_> {
     fn inspect_part(&mut self, kind: u16, raw: &[u8], plus_space: bool) {
         let engine = self.engine;
         // A `+` in a path is literal to the server, but attackers use it as a
         // space there too; reading it as one only widens what rules see.
         let path = kind == part::PATH;
         let (text, bytes) = normalize::base(raw, plus_space || path, path, self.base, self.tmp);
-        let (marks, verdict) = (&mut *self.marks, &mut self.verdict);
+        let (marks, verdict, host) = (&mut *self.marks, &mut self.verdict, self.host);
         if !normalize::has_shell_tricks(&bytes) {
             let both = &engine.views[2];
             if both.kinds & kind != 0 {
-                run(engine, both, kind, text, &bytes, marks, verdict);
+                run(engine, both, kind, text, &bytes, host, marks, verdict);
             }
             return;
         }
         let base_view = &engine.views[0];
         if base_view.kinds & kind != 0 {
-            run(engine, base_view, kind, text, &bytes, marks, verdict);
+            run(engine, base_view, kind, text, &bytes, host, marks, verdict);
         }
         let shell_view = &engine.views[1];
         if shell_view.kinds & kind != 0 {
             normalize::shell(text, self.shell);
             // The shell form only drops bytes: the base form's set covers it.
-            run(engine, shell_view, kind, self.shell, &bytes, marks, verdict);
+            run(
+                engine, shell_view, kind, self.shell, &bytes, host, marks, verdict,
+            );
         }
     }
 }
 
 /// Runs one view's rules over one normalised part whose bytes are `bytes`.
+#[allow(clippy::too_many_arguments)]
 fn run(
     engine: &Engine,
     view: &Prefilter,
     kind: u16,
     text: &[u8],
     bytes: &ByteSet,
+    host: Option<&[u8]>,
     marks: &mut Marks,
     verdict: &mut Verdict,
 ) {
@@ -419,7 +436,7 @@ fn run(
             }
             let matched = match &rule.check {
                 Check::Regex(re) => re.is_match(text),
-                Check::Detector(d) => d.detect(text),
+                Check::Detector(d) => d.detect(text, host),
             } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
             if matched {
                 marks.hit[r as usize] = marks.request_gen;

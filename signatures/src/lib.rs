@@ -49,4 +49,6 @@ mod benign_tests;
 #[cfg(test)]
 mod needs_tests;
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod tests;

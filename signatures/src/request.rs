@@ -15,6 +15,10 @@ pub struct Request<'a> {
     pub query: Option<&'a [u8]>,
     /// Request headers as (name, value). Names are matched case-insensitively.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// The host the client addressed (HTTP/2's `:authority`), when it is not
+    /// in a `Host` header; the engine falls back to that header. Rules that
+    /// compare a URL in a value with the request's own host read it.
+    pub host: Option<&'a [u8]>,
     /// The media type from Content-Type, if any (parameters may follow).
     pub content_type: Option<&'a str>,
     /// The first bytes of the body; may be truncated. The engine inspects at
@@ -30,6 +34,7 @@ impl<'a> Request<'a> {
             path,
             query: None,
             headers: &[],
+            host: None,
             content_type: None,
             body: &[],
         }
@@ -46,6 +51,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
         self.headers = headers;
+        self
+    }
+
+    /// Sets the host the client addressed (see [`Request::host`]).
+    #[must_use]
+    pub fn host(mut self, host: &'a [u8]) -> Self {
+        self.host = Some(host);
         self
     }
 

@@ -37,6 +37,11 @@ pub(crate) mod part {
     pub const ARG_PAIR: u16 = 1 << 10;
 }
 
+/// The parts a rule using the `own_host_lookalike` detector may target: its
+/// verdict depends on the request's host, so it must not run on parts the
+/// engine remembers as clean from one request to the next.
+pub(crate) const HOST_DETECTOR_TARGETS: u16 = part::ARG | part::BODY | part::ARG_PAIR | part::PATH;
+
 /// Target names in rule files and the part kinds each covers.
 const TARGETS: &[(&str, u16)] = &[
     ("path", part::PATH),
@@ -257,9 +262,16 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
             Check::Regex(re)
         }
         (None, Some(name)) => {
-            let detector: Detector = name
-                .parse()
-                .map_err(|()| err(format!("unknown detector {name:?}; expected sqli or xss")))?;
+            let detector: Detector = name.parse().map_err(|()| {
+                err(format!(
+                    "unknown detector {name:?}; expected sqli, xss or own_host_lookalike"
+                ))
+            })?;
+            if detector == Detector::OwnHostLookalike && targets & !HOST_DETECTOR_TARGETS != 0 {
+                return Err(err(
+                    "the own_host_lookalike detector reads the request's host: target only args, body, arg_pairs or path".into(),
+                ));
+            }
             Check::Detector(detector)
         }
     };

@@ -114,6 +114,8 @@ pub(crate) fn inspect(
         path: parts.uri.path().as_bytes(),
         query: parts.uri.query().map(str::as_bytes),
         headers,
+        // HTTP/1 requests carry a Host header, which the engine reads itself.
+        host: parts.uri.authority().map(|a| a.as_str().as_bytes()),
         content_type: parts
             .headers
             .get(CONTENT_TYPE)

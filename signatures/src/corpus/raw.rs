@@ -84,6 +84,7 @@ impl RawRequest {
             path: &self.path,
             query: self.query.as_deref(),
             headers: &headers,
+            host: None,
             content_type: self.content_type.as_deref(),
             body: &self.body,
         };

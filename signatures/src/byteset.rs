@@ -53,6 +53,13 @@ impl ByteSet {
         ByteSet(s)
     }
 
+    /// The set with `b` added, at compile time.
+    #[must_use]
+    pub const fn with(mut self, b: u8) -> ByteSet {
+        self.0[(b >> 6) as usize] |= 1 << (b & 63);
+        self
+    }
+
     /// Adds `b`.
     pub fn insert(&mut self, b: u8) {
         self.0[usize::from(b >> 6)] |= 1 << (b & 63);

@@ -91,46 +91,43 @@ pub fn normal_forms(raw: &[u8], plus_space: bool, path: bool) -> NormalForms {
     }
 }
 
-/// What a byte means to `plain`: nothing (0), something the base form changes
-/// wherever it is (1), or something it changes in some contexts (2).
-const PLAIN_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+/// Bytes the base form changes wherever they are (besides non-ASCII): an
+/// escape, an entity, a backslash escape, a control byte.
+const ALWAYS_CHANGED: ByteSet = {
+    let mut s = ByteSet::of_const(b"%&\\\x7f");
     let mut b = 0;
-    while b < 256 {
-        t[b] = match b as u8 {
-            b'%' | b'&' | b'\\' | 0x80..=0xff | 0..=0x1f | 0x7f => 1,
-            b'+' | b'*' | b' ' | b'/' => 2,
-            _ => 0,
-        };
+    while b < 0x20 {
+        s = s.with(b);
         b += 1;
     }
-    t
+    s
 };
 
 /// When `src` has nothing the base form would change but case (no escape,
 /// entity, comment, control or non-ASCII byte, and no whitespace run), the
-/// bytes of its lowercase form.
+/// bytes of its lowercase form. The byte set is taken first: it rules out
+/// most changes at once, and only a part holding a space or a `/` needs a
+/// second look, for the pairs that change.
 fn plain(src: &[u8], plus_space: bool, path: bool) -> Option<ByteSet> {
-    let mut last = 0u8;
-    for &b in src {
-        match PLAIN_CLASS[usize::from(b)] {
-            0 => {}
-            1 => return None,
-            _ => {
-                let odd = match b {
-                    b'+' => plus_space,
-                    b'*' => last == b'/',
-                    b' ' => last == b' ',
-                    _ => path && last == b'/',
-                };
-                if odd {
-                    return None;
-                }
-            }
-        }
-        last = b;
+    const SPACE: ByteSet = ByteSet::of_const(b" ");
+    const SLASH: ByteSet = ByteSet::of_const(b"/");
+    const STAR: ByteSet = ByteSet::of_const(b"*");
+    const PLUS: ByteSet = ByteSet::of_const(b"+");
+    let bytes = ByteSet::of_ascii_folded(src)?;
+    if bytes.intersects(&ALWAYS_CHANGED) || (plus_space && bytes.intersects(&PLUS)) {
+        return None;
     }
-    ByteSet::of_ascii_folded(src)
+    let slash = bytes.intersects(&SLASH);
+    let pairs = bytes.intersects(&SPACE) || (slash && (path || bytes.intersects(&STAR)));
+    // A whitespace run, a comment opening, and in a path a doubled slash.
+    if pairs
+        && src
+            .windows(2)
+            .any(|w| matches!(w, [b' ', b' '] | [b'/', b'*']) || (path && w == b"//"))
+    {
+        return None;
+    }
+    Some(bytes)
 }
 
 /// Whether a text with these bytes has something the shell form would change.

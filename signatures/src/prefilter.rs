@@ -1,11 +1,13 @@
 //! The keyword prefilter of one view: which rules are candidates for a part,
 //! from the keywords that occur in it. One-byte keywords are looked up in the
-//! part's byte set; longer ones are found by one pass of a dense DFA, ignoring
-//! ASCII case. The DFA is copied out of an `aho-corasick` automaton (which
-//! does the construction) into a compact table walked here: 16-bit states,
-//! rows as wide as the keywords' distinct bytes, match states numbered last
-//! so one compare per byte finds them, and each match state listing its rules
-//! directly (every keyword ending there, overlapping ones included).
+//! part's byte set; longer ones are found by a dense DFA, ignoring ASCII
+//! case. The DFA is copied out of an `aho-corasick` automaton (which does the
+//! construction) into a table walked here: rows as wide as the keywords'
+//! distinct bytes, each state held as its row's offset (the walk is bound by
+//! load latency, so nothing but the load may sit between two steps), match
+//! states numbered last so one compare per byte finds them, and each match
+//! state listing its rules directly (every keyword ending there, overlapping
+//! ones included). A longer part is walked as two halves at once.
 //!
 //! Must not run checks: it only names candidates, and must report every rule
 //! one of whose keywords occurs (a missed keyword is a missed attack).
@@ -110,14 +112,16 @@ struct KeywordDfa {
     /// Each byte's column; case variants share one, and bytes in no keyword
     /// share column 0.
     classes: [u8; 256],
-    /// Rows are `1 << shift` columns wide.
-    shift: u32,
-    /// The next state per (state, column).
-    trans: Vec<u16>,
-    start: u16,
-    /// States from here on are match states.
-    first_match: u16,
-    /// The rules of each match state (`state - first_match`).
+    /// Columns per row.
+    width: usize,
+    /// The next state per (state, column), as the offset of its row: the
+    /// byte loop is bound by each load's latency, and a state already
+    /// scaled needs no shift or multiply before the next load.
+    trans: Vec<u32>,
+    start: u32,
+    /// Row offsets from here on are match states.
+    first_match: u32,
+    /// The rules of each match state, by its row after `first_match`.
     match_rules: Vec<Box<[u32]>>,
 }
 
@@ -147,7 +151,7 @@ impl KeywordDfa {
         reps[0] = (0..=255u8)
             .find(|&b| classes[usize::from(b)] == 0)
             .ok_or("keywords use every byte value")?;
-        let shift = reps.len().next_power_of_two().trailing_zeros();
+        let width = reps.len();
         // Every reachable state, breadth first from the start.
         let start = ac.start_state(Anchored::No).map_err(|e| e.to_string())?;
         let mut order: Vec<StateID> = vec![start];
@@ -172,13 +176,13 @@ impl KeywordDfa {
         for (new, &old) in plain.iter().chain(&matching).enumerate() {
             renumber[old] = new;
         }
-        let id =
-            |s: usize| u16::try_from(renumber[s]).map_err(|_| "more than 65535 keyword states");
-        let width = 1usize << shift;
-        let mut trans = vec![0u16; order.len() * width];
+        let row = |s: usize| {
+            u32::try_from(s * width).map_err(|_| "keyword table larger than 4 G entries")
+        };
+        let mut trans = vec![0u32; order.len() * width];
         for old in 0..order.len() {
-            for c in 0..reps.len() {
-                trans[(renumber[old] << shift) | c] = id(next[old * reps.len() + c])?;
+            for c in 0..width {
+                trans[renumber[old] * width + c] = row(renumber[next[old * width + c]])?;
             }
         }
         let match_rules = matching
@@ -199,11 +203,10 @@ impl KeywordDfa {
             .collect();
         Ok(KeywordDfa {
             classes,
-            shift,
+            width,
             trans,
-            start: id(0)?,
-            first_match: u16::try_from(plain.len())
-                .map_err(|_| "more than 65535 keyword states")?,
+            start: row(renumber[0])?,
+            first_match: row(plain.len())?,
             match_rules,
         })
     }
@@ -211,33 +214,99 @@ impl KeywordDfa {
     /// Offers the rules of every keyword occurring in `text`. The byte loop
     /// only notes the match states it passes (a few per part), so it keeps
     /// its state in registers; the rules are offered afterwards.
+    ///
+    /// Each step waits for the previous one's load, so a longer text is
+    /// walked as two halves at once, the second from the start state. The
+    /// first then goes on into the second half until it reaches the state
+    /// the second was in at the same byte (usually within a few bytes): from
+    /// there on both would see the same keywords, and only a keyword
+    /// straddling the middle needs the first half's context.
     fn scan(&self, text: &[u8], offer: &mut impl FnMut(u32)) {
-        let (trans, classes, shift) = (&self.trans[..], &self.classes, self.shift);
+        /// How many of the second half's first states are kept, to find
+        /// where the first half catches up with it.
+        const SYNC: usize = 16;
+        let mut seen = Seen {
+            states: [0; 16],
+            n: 0,
+        };
+        if text.len() < 2 * SYNC {
+            self.walk(self.start, text, &mut seen, offer);
+            self.offer_all(&seen.states[..seen.n], offer);
+            return;
+        }
+        let (trans, classes) = (&self.trans[..], &self.classes);
         let first_match = self.first_match;
-        let mut seen = [0u16; 16];
-        let mut n = 0;
-        let mut s = self.start;
-        for &b in text {
-            let column = usize::from(classes[usize::from(b)]);
-            s = trans[(usize::from(s) << shift) | column];
-            if s >= first_match {
-                seen[n] = s;
-                n += 1;
-                if n == seen.len() {
-                    self.offer_all(&seen, offer);
-                    n = 0;
-                }
+        let (front, back) = text.split_at(text.len() / 2);
+        let mut kept = [0u32; SYNC];
+        let (mut a, mut b) = (self.start, self.start);
+        for (i, (&x, &y)) in front.iter().zip(back).enumerate() {
+            a = trans[usize::from(classes[usize::from(x)])..][a as usize];
+            b = trans[usize::from(classes[usize::from(y)])..][b as usize];
+            if a >= first_match {
+                seen.push(a, self, offer);
+            }
+            if b >= first_match {
+                seen.push(b, self, offer);
+            }
+            if i < SYNC {
+                kept[i] = b;
             }
         }
-        self.offer_all(&seen[..n], offer);
+        // An odd length leaves the second half one byte longer.
+        if back.len() > front.len() {
+            self.walk(b, &back[front.len()..], &mut seen, offer);
+        }
+        for (i, &x) in back.iter().enumerate() {
+            a = trans[usize::from(classes[usize::from(x)])..][a as usize];
+            if a >= first_match {
+                seen.push(a, self, offer);
+            }
+            if kept.get(i) == Some(&a) {
+                break;
+            }
+        }
+        self.offer_all(&seen.states[..seen.n], offer);
+    }
+
+    /// Walks `text` from state `s`, noting match states in `seen`; returns
+    /// the last state.
+    fn walk(&self, mut s: u32, text: &[u8], seen: &mut Seen, offer: &mut impl FnMut(u32)) -> u32 {
+        let (trans, classes) = (&self.trans[..], &self.classes);
+        for &b in text {
+            // The column's slice is taken off the chain of loads: only the
+            // load itself waits for the previous state.
+            s = trans[usize::from(classes[usize::from(b)])..][s as usize];
+            if s >= self.first_match {
+                seen.push(s, self, offer);
+            }
+        }
+        s
     }
 
     #[inline(never)]
-    fn offer_all(&self, states: &[u16], offer: &mut impl FnMut(u32)) {
+    fn offer_all(&self, states: &[u32], offer: &mut impl FnMut(u32)) {
         for &s in states {
-            for &r in &*self.match_rules[usize::from(s - self.first_match)] {
+            let i = (s - self.first_match) as usize / self.width;
+            for &r in &*self.match_rules[i] {
                 offer(r);
             }
+        }
+    }
+}
+
+/// Match states passed, offered in batches.
+struct Seen {
+    states: [u32; 16],
+    n: usize,
+}
+
+impl Seen {
+    fn push(&mut self, s: u32, dfa: &KeywordDfa, offer: &mut impl FnMut(u32)) {
+        self.states[self.n] = s;
+        self.n += 1;
+        if self.n == self.states.len() {
+            dfa.offer_all(&self.states, offer);
+            self.n = 0;
         }
     }
 }
@@ -290,5 +359,50 @@ mod tests {
         assert_eq!(got(b"x select y"), vec![0, 1, 2]);
         assert_eq!(got(b"elec'"), vec![1, 2]);
         assert_eq!(got(b"nothing"), vec![2]);
+    }
+
+    #[test]
+    fn two_halves_find_what_one_walk_finds() {
+        let rules = crate::rules::parse(crate::rules::BUNDLED_RULES, "bundled").unwrap();
+        let p = Prefilter::build(&rules, |_| true).unwrap();
+        let dfa = p.dfa.as_ref().unwrap();
+        let keywords: Vec<&str> = rules
+            .iter()
+            .flat_map(|r| r.keywords.iter().map(String::as_str))
+            .collect();
+        // Keywords and filler, so that keywords straddle the middle.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let mut text = Vec::new();
+            let len = (next() % 120) as usize;
+            while text.len() < len {
+                let k = next();
+                if k % 3 == 0 {
+                    text.extend_from_slice(keywords[(k >> 8) as usize % keywords.len()].as_bytes());
+                } else {
+                    text.push(b" /.-;x_a1"[(k >> 8) as usize % 9]);
+                }
+            }
+            let mut split = Vec::new();
+            dfa.scan(&text, &mut |r| split.push(r));
+            let mut seen = Seen {
+                states: [0; 16],
+                n: 0,
+            };
+            let mut whole = Vec::new();
+            dfa.walk(dfa.start, &text, &mut seen, &mut |r| whole.push(r));
+            dfa.offer_all(&seen.states[..seen.n], &mut |r| whole.push(r));
+            for v in [&mut split, &mut whole] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            assert_eq!(split, whole, "{:?}", String::from_utf8_lossy(&text));
+        }
     }
 }

@@ -10,7 +10,10 @@
 //! §6.3 allows it); Palisade refuses them, as nginx does. Refused with them,
 //! because an upstream could read them differently: `Content_Length` and
 //! `Transfer_Encoding` (CGI-style servers map `_` to `-`), more than one Host,
-//! and an HTTP/1.1 request without Host (RFC 9112 §3.2).
+//! and an HTTP/1.1 request without Host (RFC 9112 §3.2). Refused here too,
+//! though hyper would refuse it as well: a request target that is not a URI
+//! (`/a<b`, `a/b`, `http://[::1`), so that it gets Palisade's JSON reason and a
+//! deny event instead of hyper's empty 400.
 //!
 //! Must not copy bytes in the common case (a head that arrives in one read is
 //! parsed in place), and must not guess: where it cannot follow the framing it
@@ -295,6 +298,9 @@ fn framing(req: &httparse::Request<'_, '_>) -> Framing {
             why,
         })
     };
+    if req.path.is_some_and(|p| !is_uri(p)) {
+        return refuse(WHY_TARGET);
+    }
     if lookalike {
         return refuse(WHY_LOOKALIKE);
     }
@@ -319,6 +325,18 @@ fn framing(req: &httparse::Request<'_, '_>) -> Framing {
     }
 }
 
+/// Whether hyper will take `target` as a request URI. It parses it with
+/// `http::Uri`; an origin-form target (`/path?query`) without a byte that
+/// parser refuses there (httparse lets `"`, `<`, `>` and `` ` `` through) is
+/// known good without parsing it again.
+fn is_uri(target: &str) -> bool {
+    let b = target.as_bytes();
+    if b.first() == Some(&b'/') && !b.iter().any(|c| matches!(c, b'"' | b'<' | b'>' | b'`')) {
+        return true;
+    }
+    http::Uri::try_from(target).is_ok()
+}
+
 /// `Content_Length` or `Transfer_Encoding` in any case: servers that map
 /// header names to CGI-style variables (WSGI, PHP) read them as the real ones.
 fn is_lookalike(name: &[u8]) -> bool {
@@ -337,6 +355,8 @@ fn is_lookalike(name: &[u8]) -> bool {
 const WHY_FRAMING: &str = "ambiguous request framing (request smuggling?)";
 const WHY_HOST: &str = "no Host, or more than one";
 const WHY_LOOKALIKE: &str = "a header spelled like a framing header with `_` for `-`";
+const WHY_TARGET: &str =
+    "a request target that is not a URI: send /path?query with \", <, > and ` percent-encoded";
 
 fn memchr_nl(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')

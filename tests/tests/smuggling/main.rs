@@ -287,6 +287,22 @@ async fn a_smuggled_request_pipelined_behind_a_good_one_is_refused() {
 }
 
 #[tokio::test]
+async fn a_target_that_is_not_a_uri_gets_a_reason_and_a_deny_count() {
+    let (up, side) = setup().await;
+    let resp = raw::exchange(side.addr, b"GET /a<script> HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(raw::status(&resp), 400, "{resp}");
+    // hyper's own 400 has an empty body; this one says why.
+    assert!(resp.contains("\"reason\":\"bad_request\""), "{resp}");
+    assert!(
+        side.palisade
+            .proxy_stats()
+            .denied(palisade_models::DenyCode::BadRequest)
+            >= 1
+    );
+    assert!(forwarded(&up).is_empty());
+}
+
+#[tokio::test]
 async fn chunked_bodies_and_pipelining_still_work() {
     let up = Upstream::echo().await;
     let side = Sidecar::start(&up.url(), "");

@@ -202,6 +202,47 @@ fn framing_lookalikes_and_host_count_are_rejected() {
 }
 
 #[test]
+fn a_target_that_is_not_a_uri_is_rejected() {
+    for target in [
+        "/a<b",
+        "/a>b",
+        "/a`b",
+        "/s?q=\"x\"",
+        "a/b",
+        "http://[::1",
+        "http://[::1/x",
+    ] {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut g = guard();
+        assert!(
+            matches!(g.inspect(head.as_bytes()), Inspect::Reject { .. }),
+            "{target:?}"
+        );
+        assert_eq!(g.rejected().map(|t| t.why), Some(WHY_TARGET), "{target:?}");
+        assert_eq!(g.rejected().map(|t| &*t.target), Some(target));
+    }
+    for target in [
+        "/",
+        "/a/b?c=d&e=%22f%22",
+        "/a{b}|c^d",
+        "/a#frag",
+        "//x",
+        "*",
+        "http://example.com/a?b",
+        "http://[::1]:8080/",
+    ] {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            guard().inspect(head.as_bytes()),
+            Inspect::Pass,
+            "{target:?}"
+        );
+        // The fast path agrees with the parser hyper uses.
+        assert!(http::Uri::try_from(target).is_ok(), "{target:?}");
+    }
+}
+
+#[test]
 fn host_is_required_in_http_1_1_only() {
     let mut g = guard();
     assert!(matches!(

@@ -58,9 +58,11 @@ impl Detector {
 /// port dropped) followed by a dot and at least two more labels. One more
 /// label is left alone (`example.com.au` may well be the same company), and
 /// so are two whose first is short and second two letters (`example.com.co.uk`).
+/// An own host of one label (`orders`, a service called by its name inside a
+/// cluster) is left alone too: `orders.partner.com` is no disguise of it.
 fn own_host_lookalike(input: &[u8], own: &[u8]) -> bool {
     let own = host_only(own);
-    if own.is_empty() || own.first() == Some(&b'[') {
+    if own.first() == Some(&b'[') || memchr::memchr(b'.', own).is_none() {
         return false;
     }
     memchr::memmem::find_iter(input, b"://").any(|at| {

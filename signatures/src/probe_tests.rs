@@ -117,6 +117,13 @@ fn a_url_on_a_lookalike_of_the_own_host_is_blocked() {
         assert!(!v.hits.iter().any(|h| &*h.rule_id == rule), "{q}: {v:?}");
         assert!(!v.blocked, "blocked benign {q}: {v:?}");
     }
+    // A service called by a one-label name inside a cluster.
+    let v = query_to(
+        &e,
+        "orders:8080",
+        "callback=https://orders.partner.com/hook",
+    );
+    assert!(!v.hits.iter().any(|h| &*h.rule_id == rule), "{v:?}");
     // Without a host there is nothing to compare with.
     let v = query(&e, "next=https://example.com.evil.com/");
     assert!(!v.hits.iter().any(|h| &*h.rule_id == rule), "{v:?}");

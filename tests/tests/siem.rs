@@ -365,6 +365,8 @@ async fn records_in_the_outbox_at_kill_9_arrive_after_restart() {
     let up = Upstream::fixed(StatusCode::NOT_FOUND, "no").await;
     let data = tempfile::tempdir().unwrap();
     let db = data.path().join("palisade.redb");
+    let token_file = data.path().join("admin-token");
+    std::fs::write(&token_file, format!("{ADMIN_TOKEN}\n")).unwrap();
     let config = format!(
         r#"
         [proxy]
@@ -385,9 +387,14 @@ async fn records_in_the_outbox_at_kill_9_arrive_after_restart() {
         forward = ["findings", "blocks"]
         backoff_min = "20ms"
         backoff_max = "200ms"
+        [admin]
+        listen = "127.0.0.1:0"
+        token_env = "PALISADE_SIEM_TEST_NO_SUCH_VARIABLE"
+        token_file = "{}"
         "#,
         up.url(),
-        db.display()
+        db.display(),
+        token_file.display()
     );
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_palisade-e2e"));
     let mut first = Running::start(bin, &config);
@@ -427,6 +434,9 @@ async fn records_in_the_outbox_at_kill_9_arrive_after_restart() {
     rsyslog.restart().unwrap();
     let second = Running::start(bin, &config);
     wait_ids(&rsyslog, &want, || second.log()).await;
+    // The receiver has them; the sidecar removes them from the outbox right
+    // after, then counts them delivered. Kill it only once it has counted.
+    wait_delivered(&second, "soc", want.len()).await;
     drop(second);
     let store = Store::open(&db).unwrap();
     assert_eq!(
@@ -434,6 +444,42 @@ async fn records_in_the_outbox_at_kill_9_arrive_after_restart() {
         0,
         "delivered records leave the outbox"
     );
+}
+
+/// The admin token of the sidecars started from a config in this file.
+const ADMIN_TOKEN: &str = "siem-test-admin-token-0123456789";
+
+/// Waits until `/metrics` of `run` counts at least `n` records delivered to
+/// `sink`: they have left the outbox by then.
+async fn wait_delivered(run: &Running, sink: &str, n: usize) {
+    let addr = run.admin_addr().await;
+    let c = reqwest::Client::new();
+    let label = format!("sink=\"{sink}\"");
+    palisade_tests::eventually_async("records counted delivered", || {
+        let (c, label) = (&c, &label);
+        async move {
+            let text = c
+                .get(format!("http://{addr}/metrics"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let delivered: f64 = text
+                .lines()
+                .find(|l| {
+                    l.starts_with("palisade_siem_delivered_records") && l.contains(label.as_str())
+                })?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            (delivered >= n as f64).then_some(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

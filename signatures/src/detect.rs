@@ -9,6 +9,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::str::FromStr;
 
+use crate::request::Request;
+
 /// A named detector a rule can use instead of a regex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Detector {
@@ -43,12 +45,15 @@ impl Detector {
     ///
     /// The port indexes slices; a panic there (a bug in the port) is caught and
     /// counted as no detection, so a hostile input cannot kill a worker thread.
-    /// `host` is the request's own host (`Host` or `:authority`), if any.
-    pub(crate) fn detect(self, input: &[u8], host: Option<&[u8]>) -> bool {
+    /// `req` is the request `input` is a part of; only the host detector
+    /// reads it, so other requests never look up their host.
+    pub(crate) fn detect(self, input: &[u8], req: &Request<'_>) -> bool {
         let run = || match self {
             Detector::Sqli => libinjectionrs::detect_sqli(input).is_injection(),
             Detector::Xss => libinjectionrs::detect_xss(input).is_injection(),
-            Detector::OwnHostLookalike => host.is_some_and(|h| own_host_lookalike(input, h)),
+            Detector::OwnHostLookalike => {
+                req.own_host().is_some_and(|h| own_host_lookalike(input, h))
+            }
         };
         catch_unwind(AssertUnwindSafe(run)).unwrap_or(false)
     }

@@ -266,15 +266,9 @@ impl Engine {
             memo,
         } = scratch;
         marks.start_request(self.rules.len());
-        let host = req.host.or_else(|| {
-            req.headers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case("host"))
-                .map(|&(_, value)| value)
-        });
         let mut inspection = Inspection {
             engine: self,
-            host,
+            req,
             base,
             tmp,
             shell,
@@ -332,8 +326,8 @@ impl Marks {
 /// far. Receives the request's parts.
 struct Inspection<'e, 's, 'r> {
     engine: &'e Engine,
-    /// The request's own host, for rules that compare a URL with it.
-    host: Option<&'r [u8]>,
+    /// The request, for detectors that read more than the part (its host).
+    req: &'r Request<'r>,
     base: &'s mut Vec<u8>,
     tmp: &'s mut Vec<u8>,
     shell: &'s mut Vec<u8>,
@@ -379,24 +373,24 @@ impl Inspection<'_, '_, '_> {
         // space there too; reading it as one only widens what rules see.
         let path = kind == part::PATH;
         let (text, bytes) = normalize::base(raw, plus_space || path, path, self.base, self.tmp);
-        let (marks, verdict, host) = (&mut *self.marks, &mut self.verdict, self.host);
+        let (marks, verdict, req) = (&mut *self.marks, &mut self.verdict, self.req);
         if !normalize::has_shell_tricks(&bytes) {
             let both = &engine.views[2];
             if both.kinds & kind != 0 {
-                run(engine, both, kind, text, &bytes, host, marks, verdict);
+                run(engine, both, kind, text, &bytes, req, marks, verdict);
             }
             return;
         }
         let base_view = &engine.views[0];
         if base_view.kinds & kind != 0 {
-            run(engine, base_view, kind, text, &bytes, host, marks, verdict);
+            run(engine, base_view, kind, text, &bytes, req, marks, verdict);
         }
         let shell_view = &engine.views[1];
         if shell_view.kinds & kind != 0 {
             normalize::shell(text, self.shell);
             // The shell form only drops bytes: the base form's set covers it.
             run(
-                engine, shell_view, kind, self.shell, &bytes, host, marks, verdict,
+                engine, shell_view, kind, self.shell, &bytes, req, marks, verdict,
             );
         }
     }
@@ -410,7 +404,7 @@ fn run(
     kind: u16,
     text: &[u8],
     bytes: &ByteSet,
-    host: Option<&[u8]>,
+    req: &Request<'_>,
     marks: &mut Marks,
     verdict: &mut Verdict,
 ) {
@@ -436,7 +430,7 @@ fn run(
             }
             let matched = match &rule.check {
                 Check::Regex(re) => re.is_match(text),
-                Check::Detector(d) => d.detect(text, host),
+                Check::Detector(d) => d.detect(text, req),
             } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
             if matched {
                 marks.hit[r as usize] = marks.request_gen;

@@ -61,6 +61,17 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// The host the client addressed: [`Request::host`], else the `Host`
+    /// header.
+    pub(crate) fn own_host(&self) -> Option<&'a [u8]> {
+        self.host.or_else(|| {
+            self.headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+                .map(|&(_, value)| value)
+        })
+    }
+
     /// Sets the content type and body.
     #[must_use]
     pub fn body(mut self, content_type: &'a str, body: &'a [u8]) -> Self {

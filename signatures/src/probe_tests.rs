@@ -3,18 +3,8 @@
 //! and URLs on a lookalike of the request's own host. Each must block, and
 //! the nearest benign shapes must not.
 
+use crate::tests::{engine, query};
 use crate::{Class, Engine, EngineOptions, Request, Scratch, Verdict};
-
-fn engine() -> Engine {
-    Engine::bundled(EngineOptions::default()).unwrap()
-}
-
-fn query(e: &Engine, q: &str) -> Verdict {
-    e.inspect(
-        &Request::new("GET", b"/api/items").query(q.as_bytes()),
-        &mut Scratch::default(),
-    )
-}
 
 fn query_to(e: &Engine, host: &str, q: &str) -> Verdict {
     let headers = [("Host", host.as_bytes())];

@@ -4,11 +4,11 @@
 
 use crate::{Class, Engine, EngineOptions, Request, Scratch, SignatureError, Verdict};
 
-fn engine() -> Engine {
+pub(crate) fn engine() -> Engine {
     Engine::bundled(EngineOptions::default()).unwrap()
 }
 
-fn query(e: &Engine, q: &str) -> Verdict {
+pub(crate) fn query(e: &Engine, q: &str) -> Verdict {
     e.inspect(
         &Request::new("GET", b"/api/items").query(q.as_bytes()),
         &mut Scratch::default(),

@@ -3,23 +3,31 @@
 # comparing two builds of the request path (unlike req/s on a shared machine).
 #
 # Usage: bench/instructions.sh [palisade-binary]
-# Needs valgrind, nginx and wrk (installed with apt-get when missing). Starts an
-# nginx upstream that answers "ok", Palisade with one worker under callgrind, warms
-# up, then counts instructions over a 5 s wrk run with 4 connections.
+#        FULL=1 bench/instructions.sh [palisade-binary]   # the full policy
+# Needs valgrind, nginx, wrk and openssl (installed with apt-get when missing).
+# Starts an nginx upstream that answers "ok", Palisade with one worker under
+# callgrind, warms up, then counts instructions over a 5 s wrk run with 4
+# connections. FULL=1 runs bench/palisade-full.toml.in (route, RS256 JWT,
+# rate limit, signatures in block mode), as proxy.sh's palisade-full target, with
+# every request carrying a token signed by a fresh key.
 # CG_OUT=dir keeps callgrind's files there, for callgrind_annotate.
+# Counts user-space instructions of every thread (workers and analytics), not
+# the kernel's; under valgrind, aws-lc uses its AVX SHA-256, not the SHA
+# extensions most CPUs have, so the JWT cache's digest counts more than it costs.
 set -euo pipefail
 export LC_ALL=C
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}/release/palisade}
 need=()
-for c in valgrind nginx wrk curl python3; do command -v "$c" >/dev/null || need+=("$c"); done
+for c in valgrind nginx wrk curl python3 openssl; do command -v "$c" >/dev/null || need+=("$c"); done
 if ((${#need[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 [[ -x $BIN ]] || (cd "$REPO" && cargo build --release -p palisade --bin palisade)
 TMP=$(mktemp -d)
+[[ -n ${KEEP_TMP:-} ]] && echo "scratch: $TMP" >&2
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$TMP"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(port)
@@ -40,6 +48,17 @@ http {
 CONF
 nginx -p "$TMP/up" -c "$TMP/up.conf" -g 'daemon off;' &
 PIDS+=($!)
+HDRS=()
+if [[ ${FULL:-0} == 1 ]]; then
+    b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/key.pem" 2>/dev/null
+    openssl pkey -in "$TMP/key.pem" -pubout -out "$TMP/pub.pem" 2>/dev/null
+    signed="$(printf '%s' '{"alg":"RS256","typ":"JWT"}' | b64url).$(printf '{"sub":"bench-user","scope":"bench","exp":%d}' $(($(date +%s) + 86400)) | b64url)"
+    HDRS=(-H "Host: bench.palisade.test" -H "Authorization: Bearer $signed.$(printf '%s' "$signed" | openssl dgst -sha256 -sign "$TMP/key.pem" -binary | b64url)")
+    sed -e "s|@LISTEN@|127.0.0.1:$PX|g" -e "s|@WORKERS@|1|g" -e "s|@UPSTREAM@|http://127.0.0.1:$UP|g" \
+        -e "s|@PUBKEY@|$TMP/pub.pem|g" -e "s|@STORE@|$TMP/store/palisade.redb|g" \
+        "$REPO/bench/palisade-full.toml.in" >"$TMP/p.toml"
+else
 cat >"$TMP/p.toml" <<CONF
 [proxy]
 workers = 1
@@ -58,12 +77,27 @@ allow_cidrs = ["127.0.0.0/8"]
 level = "warn"
 format = "json"
 CONF
-valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out" "$BIN" run --config "$TMP/p.toml" >"$TMP/vg.log" 2>&1 &
+fi
+# --trace-children: Palisade re-executes itself once (same pid) to size polars' pool.
+valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$TMP/cg.out" "$BIN" run --config "$TMP/p.toml" >"$TMP/vg.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$PX/" && break; sleep 0.2; done
-wrk -t1 -c4 -d2s "http://127.0.0.1:$PX/" >/dev/null
+# Under valgrind, start-up (compiling the rules, opening the store) takes a while.
+up=0
+for _ in $(seq 900); do
+    if curl -fs -o /dev/null "${HDRS[@]}" "http://127.0.0.1:$PX/"; then
+        up=1
+        break
+    fi
+    sleep 0.2
+done
+if ((!up)); then
+    echo "Palisade did not answer 200 within 180 s under valgrind; its log:" >&2
+    tail -n 20 "$TMP/vg.log" >&2
+    exit 1
+fi
+wrk -t1 -c4 -d2s "${HDRS[@]}" "http://127.0.0.1:$PX/" >/dev/null
 callgrind_control -z "${PIDS[1]}" >/dev/null 2>&1
-n=$(wrk -t1 -c4 -d5s "http://127.0.0.1:$PX/" | awk '/requests in/ {print $1}')
+n=$(wrk -t1 -c4 -d5s "${HDRS[@]}" "http://127.0.0.1:$PX/" | awk '/requests in/ {print $1}')
 callgrind_control -d "${PIDS[1]}" >/dev/null 2>&1
 sleep 1
 total=$(cat "$TMP"/cg.out.* | awk '/^summary:/ {s += $2} END {print s}')

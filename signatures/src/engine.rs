@@ -313,9 +313,7 @@ impl Marks {
         let i = rule as usize;
         if self.candidate[i] != self.part_gen {
             self.candidate[i] = self.part_gen;
-            if self.hit[i] != self.request_gen
-                && bytes.is_none_or(|b| r.needs.iter().all(|n| n.intersects(b)))
-            {
+            if self.hit[i] != self.request_gen && bytes.is_none_or(|b| r.needs.bytes_held(b)) {
                 self.list.push(rule);
             }
         }
@@ -429,7 +427,9 @@ fn run(
                 continue;
             }
             let matched = match &rule.check {
-                Check::Regex(re) => re.is_match(text),
+                Check::Regex(re) => {
+                    (!engine.check_needs || rule.needs.placed(text)) && re.is_match(text)
+                }
                 Check::Detector(d) => d.detect(text, req),
             } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
             if matched {

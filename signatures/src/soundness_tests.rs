@@ -27,7 +27,6 @@ const KEYWORD_GAPS: &[&str] = &[
     "php-code-functions",
     "php-function-call",
     "php-string-built-call",
-    "rce-command-with-arguments",
     "rce-shell-function-definition",
     "rce-shell-syntax",
     "rce-windows-command",

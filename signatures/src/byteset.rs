@@ -66,7 +66,6 @@ impl ByteSet {
     }
 
     /// Whether `b` is in the set.
-    #[cfg(test)]
     pub fn contains(&self, b: u8) -> bool {
         self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
     }

@@ -306,16 +306,14 @@ impl Marks {
         }
     }
 
-    /// Makes `rule` a candidate for the current part, once, unless it does
-    /// not target the part's kind, already hit in this request, or needs a
-    /// byte the part lacks.
-    fn offer(&mut self, rule: u32, r: &Rule, kind: u16, bytes: Option<&ByteSet>) {
+    /// Makes `rule` (which targets the part's kind: the prefilter offers no
+    /// other) a candidate for the current part, once, unless it already hit
+    /// in this request or needs a byte the part lacks.
+    fn offer(&mut self, rule: u32, r: &Rule, bytes: Option<&ByteSet>) {
         let i = rule as usize;
-        if r.targets & kind != 0 && self.candidate[i] != self.part_gen {
+        if self.candidate[i] != self.part_gen {
             self.candidate[i] = self.part_gen;
-            if self.hit[i] != self.request_gen
-                && bytes.is_none_or(|b| r.needs.iter().all(|n| n.intersects(b)))
-            {
+            if self.hit[i] != self.request_gen && bytes.is_none_or(|b| r.needs.bytes_held(b)) {
                 self.list.push(rule);
             }
         }
@@ -410,8 +408,8 @@ fn run(
 ) {
     marks.start_part();
     let have = engine.check_needs.then_some(bytes);
-    view.candidates(text, bytes, |r| {
-        marks.offer(r, &engine.rules[r as usize], kind, have);
+    view.candidates(kind, text, bytes, |r| {
+        marks.offer(r, &engine.rules[r as usize], have);
     });
     // Regexes before tokenizer detectors: a detector often only confirms a
     // class a regex already found, and is then skipped.
@@ -429,7 +427,9 @@ fn run(
                 continue;
             }
             let matched = match &rule.check {
-                Check::Regex(re) => re.is_match(text),
+                Check::Regex(re) => {
+                    (!engine.check_needs || rule.needs.placed(text)) && re.is_match(text)
+                }
                 Check::Detector(d) => d.detect(text, req),
             } && !rule.unless.as_ref().is_some_and(|u| u.is_match(text));
             if matched {

@@ -31,6 +31,7 @@ mod error;
 mod memo;
 mod normalize;
 mod parts;
+mod placement;
 mod prefilter;
 mod request;
 mod requires;
@@ -50,5 +51,7 @@ mod benign_tests;
 mod needs_tests;
 #[cfg(test)]
 mod probe_tests;
+#[cfg(test)]
+mod soundness_tests;
 #[cfg(test)]
 mod tests;

@@ -27,14 +27,26 @@ use crate::rules::{Rule, View};
 pub(crate) struct Prefilter {
     /// Multi-byte keywords.
     dfa: Option<KeywordDfa>,
-    /// Bytes that are a keyword on their own.
-    single: ByteSet,
-    /// Rules per one-byte keyword, indexed by the byte.
-    single_rules: Vec<Vec<u32>>,
-    /// Rules without keywords: candidates on every part they target.
-    unconditional: Vec<u32>,
+    /// What to offer on a part of each kind, by the kind's bit index: only
+    /// the rules that target the kind, so a header is not offered the many
+    /// rules that only read parameters (found by its keywords all the same).
+    by_kind: Vec<Offers>,
     /// Part kinds one of this view's rules targets.
     pub kinds: u16,
+}
+
+/// The rules one kind of part is offered, per keyword that occurs in it.
+#[derive(Debug, Default)]
+struct Offers {
+    /// Bytes that are a keyword on their own of a rule targeting the kind.
+    single: ByteSet,
+    /// Rules per one-byte keyword, indexed by the byte (empty when `single`
+    /// is).
+    single_rules: Vec<Box<[u32]>>,
+    /// Rules per match state of the DFA, by its row after `first_match`.
+    match_rules: Vec<Box<[u32]>>,
+    /// Rules without keywords: candidates on every part of the kind.
+    unconditional: Box<[u32]>,
 }
 
 impl Prefilter {
@@ -42,7 +54,6 @@ impl Prefilter {
     pub fn build(rules: &[Rule], view: impl Fn(View) -> bool) -> Result<Prefilter, SignatureError> {
         let mut patterns: Vec<&str> = Vec::new();
         let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
-        let mut single = ByteSet::EMPTY;
         let mut single_rules: Vec<Vec<u32>> = vec![Vec::new(); 256];
         let mut unconditional = Vec::new();
         let mut kinds = 0;
@@ -54,7 +65,6 @@ impl Prefilter {
             }
             for k in &rule.keywords {
                 if let &[b] = k.as_bytes() {
-                    single.insert(b);
                     if !single_rules[usize::from(b)].contains(&i) {
                         single_rules[usize::from(b)].push(i);
                     }
@@ -69,38 +79,73 @@ impl Prefilter {
                 }
             }
         }
-        let dfa = if patterns.is_empty() {
-            None
+        let (dfa, match_rules) = if patterns.is_empty() {
+            (None, Vec::new())
         } else {
-            Some(KeywordDfa::build(&patterns, &pattern_rules).map_err(|e| {
+            let (dfa, match_rules) = KeywordDfa::build(&patterns, &pattern_rules).map_err(|e| {
                 SignatureError::Option {
                     key: "rules",
                     message: format!("building the keyword prefilter: {e}"),
                 }
-            })?)
+            })?;
+            (Some(dfa), match_rules)
         };
+        // Lists keep the order of the view's lists, so rules are offered
+        // (and hits reported) in the order they were before the split.
+        let by_kind = (0..u16::BITS)
+            .map(|bit| {
+                let kind = 1u16 << bit;
+                if kinds & kind == 0 {
+                    return Offers::default();
+                }
+                let of_kind = |list: &[u32]| -> Box<[u32]> {
+                    list.iter()
+                        .copied()
+                        .filter(|&r| rules[r as usize].targets & kind != 0)
+                        .collect()
+                };
+                let single_rules: Vec<Box<[u32]>> =
+                    single_rules.iter().map(|l| of_kind(l)).collect();
+                let mut single = ByteSet::EMPTY;
+                for (b, l) in (0..=255u8).zip(&single_rules) {
+                    if !l.is_empty() {
+                        single.insert(b);
+                    }
+                }
+                Offers {
+                    single,
+                    single_rules,
+                    match_rules: match_rules.iter().map(|l| of_kind(l)).collect(),
+                    unconditional: of_kind(&unconditional),
+                }
+            })
+            .collect();
         Ok(Prefilter {
             dfa,
-            single,
-            single_rules,
-            unconditional,
+            by_kind,
             kinds,
         })
     }
 
-    /// Calls `offer` with every rule one of whose keywords occurs in `text`
-    /// (whose bytes are `bytes`), and every rule without keywords. A rule may
-    /// be offered more than once.
-    pub fn candidates(&self, text: &[u8], bytes: &ByteSet, mut offer: impl FnMut(u32)) {
-        for b in bytes.and(&self.single).iter() {
-            for &r in &self.single_rules[usize::from(b)] {
+    /// Calls `offer` with every rule targeting `kind` (one part kind bit) one
+    /// of whose keywords occurs in `text` (whose bytes are `bytes`), and every
+    /// rule targeting it without keywords. A rule may be offered more than
+    /// once.
+    pub fn candidates(&self, kind: u16, text: &[u8], bytes: &ByteSet, mut offer: impl FnMut(u32)) {
+        let Some(offers) = self.by_kind.get(kind.trailing_zeros() as usize) else {
+            return;
+        };
+        for b in bytes.and(&offers.single).iter() {
+            for &r in &*offers.single_rules[usize::from(b)] {
                 offer(r);
             }
         }
-        if let Some(dfa) = &self.dfa {
-            dfa.scan(text, &mut offer);
+        if let Some(dfa) = &self.dfa
+            && !offers.match_rules.is_empty()
+        {
+            dfa.scan(text, &offers.match_rules, &mut offer);
         }
-        for &r in &self.unconditional {
+        for &r in &*offers.unconditional {
             offer(r);
         }
     }
@@ -121,12 +166,15 @@ struct KeywordDfa {
     start: u32,
     /// Row offsets from here on are match states.
     first_match: u32,
-    /// The rules of each match state, by its row after `first_match`.
-    match_rules: Vec<Box<[u32]>>,
 }
 
 impl KeywordDfa {
-    fn build(patterns: &[&str], pattern_rules: &[Vec<u32>]) -> Result<KeywordDfa, String> {
+    /// The table, and the rules of each match state (every keyword ending
+    /// there), by its row after `first_match`.
+    fn build(
+        patterns: &[&str],
+        pattern_rules: &[Vec<u32>],
+    ) -> Result<(KeywordDfa, Vec<Vec<u32>>), String> {
         let ac = DFA::builder()
             .match_kind(MatchKind::Standard)
             .start_kind(StartKind::Unanchored)
@@ -198,20 +246,21 @@ impl KeywordDfa {
                     .collect();
                 rules.sort_unstable();
                 rules.dedup();
-                rules.into_boxed_slice()
+                rules
             })
             .collect();
-        Ok(KeywordDfa {
+        let dfa = KeywordDfa {
             classes,
             width,
             trans,
             start: row(renumber[0])?,
             first_match: row(plain.len())?,
-            match_rules,
-        })
+        };
+        Ok((dfa, match_rules))
     }
 
-    /// Offers the rules of every keyword occurring in `text`. The byte loop
+    /// Offers the rules of every keyword occurring in `text`, as `rules`
+    /// lists them per match state. The byte loop
     /// only notes the match states it passes (a few per part), so it keeps
     /// its state in registers; the rules are offered afterwards.
     ///
@@ -221,17 +270,18 @@ impl KeywordDfa {
     /// the second was in at the same byte (usually within a few bytes): from
     /// there on both would see the same keywords, and only a keyword
     /// straddling the middle needs the first half's context.
-    fn scan(&self, text: &[u8], offer: &mut impl FnMut(u32)) {
+    fn scan(&self, text: &[u8], rules: &[Box<[u32]>], offer: &mut impl FnMut(u32)) {
         /// How many of the second half's first states are kept, to find
         /// where the first half catches up with it.
         const SYNC: usize = 16;
         let mut seen = Seen {
             states: [0; 16],
             n: 0,
+            rules,
         };
         if text.len() < 2 * SYNC {
             self.walk(self.start, text, &mut seen, offer);
-            self.offer_all(&seen.states[..seen.n], offer);
+            self.offer_all(&seen.states[..seen.n], rules, offer);
             return;
         }
         let (trans, classes) = (&self.trans[..], &self.classes);
@@ -265,7 +315,7 @@ impl KeywordDfa {
                 break;
             }
         }
-        self.offer_all(&seen.states[..seen.n], offer);
+        self.offer_all(&seen.states[..seen.n], rules, offer);
     }
 
     /// Walks `text` from state `s`, noting match states in `seen`; returns
@@ -284,10 +334,10 @@ impl KeywordDfa {
     }
 
     #[inline(never)]
-    fn offer_all(&self, states: &[u32], offer: &mut impl FnMut(u32)) {
+    fn offer_all(&self, states: &[u32], rules: &[Box<[u32]>], offer: &mut impl FnMut(u32)) {
         for &s in states {
             let i = (s - self.first_match) as usize / self.width;
-            for &r in &*self.match_rules[i] {
+            for &r in &*rules[i] {
                 offer(r);
             }
         }
@@ -295,114 +345,23 @@ impl KeywordDfa {
 }
 
 /// Match states passed, offered in batches.
-struct Seen {
+struct Seen<'a> {
     states: [u32; 16],
     n: usize,
+    /// The rules to offer per match state.
+    rules: &'a [Box<[u32]>],
 }
 
-impl Seen {
+impl Seen<'_> {
     fn push(&mut self, s: u32, dfa: &KeywordDfa, offer: &mut impl FnMut(u32)) {
         self.states[self.n] = s;
         self.n += 1;
         if self.n == self.states.len() {
-            dfa.offer_all(&self.states, offer);
+            dfa.offer_all(&self.states, self.rules, offer);
             self.n = 0;
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rules(toml: &str) -> Vec<Rule> {
-        crate::rules::parse(toml, "test").unwrap()
-    }
-
-    #[test]
-    fn reports_every_overlapping_keyword_and_single_bytes() {
-        let rs = rules(
-            r#"
-            [[rule]]
-            id = "a"
-            class = "sqli"
-            severity = "critical"
-            description = "a"
-            targets = ["args"]
-            regex = "select"
-            keywords = ["select", "elect"]
-            [[rule]]
-            id = "b"
-            class = "sqli"
-            severity = "critical"
-            description = "b"
-            targets = ["args"]
-            regex = "lect|'"
-            keywords = ["lect", "'"]
-            [[rule]]
-            id = "c"
-            class = "xss"
-            severity = "critical"
-            description = "c"
-            targets = ["args"]
-            detector = "xss"
-            "#,
-        );
-        let p = Prefilter::build(&rs, |_| true).unwrap();
-        let got = |text: &[u8]| {
-            let mut v = Vec::new();
-            p.candidates(text, &ByteSet::of(text), |r| v.push(r));
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        assert_eq!(got(b"x select y"), vec![0, 1, 2]);
-        assert_eq!(got(b"elec'"), vec![1, 2]);
-        assert_eq!(got(b"nothing"), vec![2]);
-    }
-
-    #[test]
-    fn two_halves_find_what_one_walk_finds() {
-        let rules = crate::rules::parse(crate::rules::BUNDLED_RULES, "bundled").unwrap();
-        let p = Prefilter::build(&rules, |_| true).unwrap();
-        let dfa = p.dfa.as_ref().unwrap();
-        let keywords: Vec<&str> = rules
-            .iter()
-            .flat_map(|r| r.keywords.iter().map(String::as_str))
-            .collect();
-        // Keywords and filler, so that keywords straddle the middle.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..20_000 {
-            let mut text = Vec::new();
-            let len = (next() % 120) as usize;
-            while text.len() < len {
-                let k = next();
-                if k % 3 == 0 {
-                    text.extend_from_slice(keywords[(k >> 8) as usize % keywords.len()].as_bytes());
-                } else {
-                    text.push(b" /.-;x_a1"[(k >> 8) as usize % 9]);
-                }
-            }
-            let mut split = Vec::new();
-            dfa.scan(&text, &mut |r| split.push(r));
-            let mut seen = Seen {
-                states: [0; 16],
-                n: 0,
-            };
-            let mut whole = Vec::new();
-            dfa.walk(dfa.start, &text, &mut seen, &mut |r| whole.push(r));
-            dfa.offer_all(&seen.states[..seen.n], &mut |r| whole.push(r));
-            for v in [&mut split, &mut whole] {
-                v.sort_unstable();
-                v.dedup();
-            }
-            assert_eq!(split, whole, "{:?}", String::from_utf8_lossy(&text));
-        }
-    }
-}
+mod tests;

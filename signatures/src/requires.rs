@@ -1,6 +1,7 @@
 //! What every match of a rule's regex must contain, worked out from the regex
 //! itself when the rule is loaded: a short list of byte sets, each of which
-//! the part must share a byte with. A part that fails one cannot match, so the
+//! the part must share a byte with (and, from `placement`, where some of
+//! them must be). A part that fails one cannot match, so the
 //! regex is not run on it. `sort`, say, holds no space, `/` or `)`, so a rule
 //! that needs `/x or` or `) and` at the end of a value is skipped on it
 //! however its keywords matched.
@@ -14,6 +15,7 @@
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::byteset::ByteSet;
+use crate::placement::{self, Order, Start};
 
 /// At most this many needs per rule: the most selective ones.
 const MAX_NEEDS: usize = 5;
@@ -22,11 +24,43 @@ const MAX_NEEDS: usize = 5;
 /// almost always holds, so checking it costs more than it saves.
 const MAX_SCORE: u32 = 120;
 
-/// The byte sets every match of `pattern` (compiled case-insensitively, bytes,
-/// no Unicode, as `rules::compile` does) must each intersect, most selective
-/// first. Empty when nothing useful is known (or the pattern does not parse,
-/// which `rules::compile` reports).
-pub(crate) fn needs(pattern: &str) -> Vec<ByteSet> {
+/// What a part must have for a rule's regex to possibly match it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Needs {
+    /// Byte sets the part must each intersect, most selective first.
+    pub bytes: Vec<ByteSet>,
+    /// For a regex anchored at the start: how the part may begin.
+    pub start: Option<Start>,
+    /// Bytes one of which must come before one of others.
+    pub order: Option<Order>,
+}
+
+impl Needs {
+    /// Whether a part holding the bytes `have` (or fewer: the base form's
+    /// set serves its shell form) has the bytes needed.
+    pub fn bytes_held(&self, have: &ByteSet) -> bool {
+        self.bytes.iter().all(|n| n.intersects(have))
+    }
+
+    /// Whether `text` has the needed bytes where they are needed: dearer to
+    /// check than the bytes, so checked last, just before the regex.
+    #[inline]
+    pub fn placed(&self, text: &[u8]) -> bool {
+        self.start.as_ref().is_none_or(|s| s.allows(text))
+            && self.order.as_ref().is_none_or(|o| o.holds(text))
+    }
+
+    /// Whether `text`, holding the bytes `have`, meets every need.
+    #[cfg(test)]
+    pub fn hold(&self, have: &ByteSet, text: &[u8]) -> bool {
+        self.bytes_held(have) && self.placed(text)
+    }
+}
+
+/// What every match of `pattern` (compiled case-insensitively, bytes, no
+/// Unicode, as `rules::compile` does) needs. Nothing when nothing useful is
+/// known (or the pattern does not parse, which `rules::compile` reports).
+pub(crate) fn needs(pattern: &str) -> Needs {
     let Ok(hir) = regex_syntax::ParserBuilder::new()
         .case_insensitive(true)
         .unicode(false)
@@ -34,9 +68,17 @@ pub(crate) fn needs(pattern: &str) -> Vec<ByteSet> {
         .build()
         .parse(pattern)
     else {
-        return Vec::new();
+        return Needs::default();
     };
-    let mut all = collect(&hir);
+    Needs {
+        bytes: byte_needs(&hir),
+        start: placement::start(&hir),
+        order: placement::order(&hir, collect),
+    }
+}
+
+fn byte_needs(hir: &Hir) -> Vec<ByteSet> {
+    let mut all = collect(hir);
     all.retain(|s| score(s) <= MAX_SCORE);
     all.sort_by_key(score);
     all.dedup();
@@ -57,6 +99,12 @@ pub(crate) fn needs(pattern: &str) -> Vec<ByteSet> {
 /// newline).
 fn impossible() -> ByteSet {
     ByteSet::range(b'A', b'Z').union(&ByteSet::of(b"\0\t\x0b\x0c\r"))
+}
+
+/// `collect`, for the tests of other modules.
+#[cfg(test)]
+pub(crate) fn tests_collect(hir: &Hir) -> Vec<ByteSet> {
+    collect(hir)
 }
 
 fn collect(hir: &Hir) -> Vec<ByteSet> {
@@ -169,12 +217,12 @@ mod tests {
 
     fn holds(pattern: &str, text: &[u8]) -> bool {
         let have = ByteSet::of(text);
-        needs(pattern).iter().all(|n| n.intersects(&have))
+        needs(pattern).bytes.iter().all(|n| n.intersects(&have))
     }
 
     #[test]
     fn concatenations_need_their_rare_bytes() {
-        let n = needs(r"\bunion\s+select\(");
+        let n = needs(r"\bunion\s+select\(").bytes;
         assert!(n.iter().any(|s| *s == ByteSet::of(b"(")), "{n:?}");
         assert!(!holds(r"\bunion\s+select\(", b"union select 1"));
         assert!(holds(r"\bunion\s+select\(", b"union select(1"));
@@ -189,6 +237,7 @@ mod tests {
         // A branch that needs nothing rare makes the alternation need nothing.
         assert!(
             needs(r"(?:'|x*)y")
+                .bytes
                 .iter()
                 .all(|s| s.contains(b'y') || s.len() > 1)
         );
@@ -205,7 +254,7 @@ mod tests {
 
     #[test]
     fn optional_parts_and_assertions_need_nothing() {
-        assert!(needs(r"^\s*(?:;)?$").is_empty());
+        assert!(needs(r"^\s*(?:;)?$").bytes.is_empty());
         assert!(holds(r"a?b*(?:c|d)?", b""));
     }
 
@@ -213,7 +262,7 @@ mod tests {
     fn case_folding_is_over_lowercase_text() {
         // The regex is case-insensitive; parts are lowercased, so only the
         // lower-case letter is needed.
-        let n = needs(r"<SCRIPT>");
+        let n = needs(r"<SCRIPT>").bytes;
         assert!(n.iter().all(|s| !s.contains(b'S')));
         assert!(holds(r"<SCRIPT>", b"<script>"));
     }

@@ -10,11 +10,10 @@ use std::sync::Arc;
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
-use crate::byteset::ByteSet;
 use crate::class::{Class, Severity};
 use crate::detect::Detector;
 use crate::error::SignatureError;
-use crate::requires;
+use crate::requires::{self, Needs};
 
 /// The rule file compiled into the binary.
 pub const BUNDLED_RULES: &str = include_str!("../rules/bundled.toml");
@@ -81,9 +80,9 @@ pub(crate) struct Rule {
     pub view: View,
     pub keywords: Vec<String>,
     pub check: Check,
-    /// Byte sets the part must each intersect for the check to possibly
-    /// match (see `requires`); empty for detectors.
-    pub needs: Vec<ByteSet>,
+    /// What the part must have for the check to possibly match (see
+    /// `requires`); nothing for detectors.
+    pub needs: Needs,
     /// A regex that, when it also matches the part, cancels the hit (the
     /// exception a chained CRS rule would express).
     pub unless: Option<Regex>,
@@ -236,7 +235,7 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
             )));
         }
     }
-    let mut needs = Vec::new();
+    let mut needs = Needs::default();
     let check = match (raw.regex, raw.detector) {
         (Some(_), Some(_)) => {
             return Err(err(

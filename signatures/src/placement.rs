@@ -12,9 +12,10 @@
 //! folded, as the regex ignores case): when unsure, it needs nothing. Must
 //! not reject a part the regex could match.
 
-use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use regex_syntax::hir::{Hir, HirKind, Look};
 
 use crate::byteset::ByteSet;
+use crate::requires::class_bytes;
 
 /// How a part must begin for a regex anchored at its start to match it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,42 +328,12 @@ fn rarity(set: &ByteSet) -> u32 {
         .sum()
 }
 
-fn class_bytes(class: &Class) -> ByteSet {
-    let mut set = ByteSet::EMPTY;
-    match class {
-        Class::Bytes(c) => {
-            for r in c.iter() {
-                set = set.union(&ByteSet::range(r.start(), r.end()));
-            }
-        }
-        Class::Unicode(c) => {
-            for r in c.iter() {
-                let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
-                if lo < 0x80 {
-                    // INVARIANT: both ends are below 0x80 after the min.
-                    set = set.union(&ByteSet::range(lo as u8, hi.min(0x7f) as u8));
-                }
-                if hi >= 0x80 {
-                    set = set.union(&ByteSet::range(0x80, 0xff));
-                }
-            }
-        }
-    }
-    set
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(pattern: &str) -> Hir {
-        regex_syntax::ParserBuilder::new()
-            .case_insensitive(true)
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(pattern)
-            .unwrap()
+        crate::requires::parse(pattern).unwrap()
     }
 
     #[test]

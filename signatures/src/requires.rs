@@ -61,13 +61,7 @@ impl Needs {
 /// Unicode, as `rules::compile` does) needs. Nothing when nothing useful is
 /// known (or the pattern does not parse, which `rules::compile` reports).
 pub(crate) fn needs(pattern: &str) -> Needs {
-    let Ok(hir) = regex_syntax::ParserBuilder::new()
-        .case_insensitive(true)
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-    else {
+    let Ok(hir) = parse(pattern) else {
         return Needs::default();
     };
     Needs {
@@ -163,7 +157,21 @@ fn alternation_needs(branches: &[Vec<ByteSet>]) -> Vec<ByteSet> {
     out
 }
 
-fn class_bytes(class: &Class) -> ByteSet {
+/// `pattern`'s syntax tree as `rules::compile` reads it: case-insensitive,
+/// bytes, no Unicode.
+pub(crate) fn parse(pattern: &str) -> Result<Hir, Box<regex_syntax::Error>> {
+    regex_syntax::ParserBuilder::new()
+        .case_insensitive(true)
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(Box::new)
+}
+
+/// Every byte a class can match (any byte of a non-ASCII character's UTF-8
+/// form standing for the character).
+pub(crate) fn class_bytes(class: &Class) -> ByteSet {
     let mut set = ByteSet::EMPTY;
     match class {
         Class::Bytes(c) => {

@@ -126,13 +126,7 @@ fn bundled() -> Vec<Rule> {
 }
 
 fn hir(pattern: &str) -> Hir {
-    regex_syntax::ParserBuilder::new()
-        .case_insensitive(true)
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .unwrap()
+    crate::requires::parse(pattern).unwrap()
 }
 
 /// Texts each rule's regex matches: samples alone and with context around

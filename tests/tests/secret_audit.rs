@@ -311,6 +311,25 @@ async fn no_secret_reaches_logs_store_siem_or_admin_api() {
         }
     })
     .await;
+    // A finding is listed as soon as analytics stores it; its block reaches
+    // the proxy's table a moment later. Wait for both blocks to be in force.
+    eventually_async("both clients blocked", || {
+        let r = admin_get("/api/blocks").send();
+        async move {
+            let v: serde_json::Value =
+                serde_json::from_slice(&r.await.ok()?.bytes().await.ok()?).ok()?;
+            let scopes: Vec<&str> = v["items"]
+                .as_array()?
+                .iter()
+                .filter_map(|b| b["scope"].as_str())
+                .collect();
+            ["ip:198.51.100.3", "ip:198.51.100.4"]
+                .iter()
+                .all(|s| scopes.contains(s))
+                .then_some(())
+        }
+    })
+    .await;
     // The blocked clients send every secret again: all refused.
     let denied = everything("198.51.100.3").await;
     assert!(denied.iter().all(|&s| s == 403), "{denied:?}");

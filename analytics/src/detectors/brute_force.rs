@@ -9,7 +9,7 @@ use palisade_models::config::BruteForceConfig;
 use palisade_models::{FindingClient, FindingKind, Severity, UsernameHash};
 
 use super::credential_stuffing::Attempt;
-use super::{Ctx, Report, confidence, cooldown_s};
+use super::{Ctx, Report, confidence, cooldown_s, make_room};
 use crate::client::{ClientRef, Clients, Reported};
 use crate::evidence;
 use crate::sketch::{Distinct, Pair, hash_ip};
@@ -63,10 +63,16 @@ pub fn check(
         }
     }
     let Some(u) = a.username else { return };
-    if users.map.len() >= MAX_USERNAMES && !users.map.contains_key(&u) {
-        users.map.clear();
-    }
     let window = ctx.window_ms;
+    if users.map.len() >= MAX_USERNAMES && !users.map.contains_key(&u) {
+        let now = ctx.now_ms;
+        make_room(
+            &mut users.map,
+            MAX_USERNAMES,
+            |t| now >= t.window_start_ms + 2 * window,
+            |t| t.failures.total(),
+        );
+    }
     let t = users.map.entry(u).or_default();
     if ctx.now_ms >= t.window_start_ms + window {
         let skipped = ctx.now_ms >= t.window_start_ms + 2 * window;

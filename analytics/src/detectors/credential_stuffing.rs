@@ -11,7 +11,7 @@ use hashbrown::HashMap;
 use palisade_models::config::CredentialStuffingConfig;
 use palisade_models::{FindingClient, FindingKind, Severity, UsernameHash};
 
-use super::{Ctx, Report, confidence, cooldown_s, round};
+use super::{Ctx, Report, confidence, cooldown_s, make_room, round};
 use crate::client::{ClientRef, Clients, Reported};
 use crate::evidence;
 use crate::sketch::{Distinct, Pair, hash_ip, username_bits};
@@ -71,11 +71,23 @@ pub fn check(
         return;
     }
     one_address(cfg, ctx, clients, a.ip, endpoint, None);
-    if campaigns.map.len() >= MAX_SHAPES && !campaigns.map.contains_key(&a.shape) {
-        // A flood of shapes: start over rather than grow.
-        campaigns.map.clear();
-    }
     let window = CAMPAIGN_WINDOWS * ctx.window_ms;
+    if campaigns.map.len() >= MAX_SHAPES && !campaigns.map.contains_key(&a.shape) {
+        // A flood of shapes: keep the campaigns that matter, drop the rest.
+        let now = ctx.now_ms;
+        make_room(
+            &mut campaigns.map,
+            MAX_SHAPES,
+            |c| now >= c.window_start_ms + 2 * window && now >= c.detected_ms + 2 * window,
+            |c| {
+                if c.detected_ms != 0 && now < c.detected_ms + 2 * window {
+                    u32::MAX
+                } else {
+                    c.failures.total()
+                }
+            },
+        );
+    }
     let camp = campaigns.map.entry(a.shape).or_default();
     if ctx.now_ms >= camp.window_start_ms + window {
         let skipped = ctx.now_ms >= camp.window_start_ms + 2 * window;

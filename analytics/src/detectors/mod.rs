@@ -148,3 +148,61 @@ pub fn confidence(base: f32, observed: f64, threshold: f64) -> f32 {
     let over = (observed / threshold).max(1.0);
     (base + (1.0 - base) * (1.0 - 1.0 / over) as f32).min(0.99)
 }
+
+/// Makes room in a detector's table that reached `cap` entries, keeping what
+/// an attack under way needs: entries whose counting windows have passed
+/// (`stale`) go first, then those of the lowest `weight` (failures seen), the
+/// cut doubling until at most half of `cap` remains. Emptying the table
+/// instead let a flood of keys seen once (new usernames, new User-Agents)
+/// wipe out the counts of the attack it was sent to hide.
+///
+/// O(entries) per pass and at most 33 passes, but it leaves half the table
+/// free, so at most once per `cap / 2` new keys: O(1) per event amortised.
+pub(crate) fn make_room<K, V>(
+    map: &mut hashbrown::HashMap<K, V>,
+    cap: usize,
+    stale: impl Fn(&V) -> bool,
+    weight: impl Fn(&V) -> u32,
+) {
+    map.retain(|_, v| !stale(v));
+    let mut floor = 1u32;
+    while map.len() > cap / 2 {
+        map.retain(|_, v| weight(v) > floor);
+        floor = floor.saturating_mul(2);
+    }
+}
+
+#[cfg(test)]
+mod room_tests {
+    use super::make_room;
+
+    #[test]
+    fn a_full_table_keeps_its_heaviest_live_entries() {
+        // (stale, weight) per key: 1,000 seen once, 100 seen a few times, 10
+        // heavy, and 50 heavy but stale.
+        let mut map: hashbrown::HashMap<u32, (bool, u32)> = hashbrown::HashMap::new();
+        for k in 0..1_000 {
+            map.insert(k, (false, 1));
+        }
+        for k in 1_000..1_100 {
+            map.insert(k, (false, 3));
+        }
+        for k in 1_100..1_110 {
+            map.insert(k, (false, 500));
+        }
+        for k in 1_110..1_160 {
+            map.insert(k, (true, 500));
+        }
+        make_room(&mut map, 1_160, |v| v.0, |v| v.1);
+        assert_eq!(map.len(), 110, "the once-seen and the stale go");
+        assert!((1_000..1_110).all(|k| map.contains_key(&k)));
+
+        // Only heavy entries: the cut rises until half the cap is free.
+        let mut map: hashbrown::HashMap<u32, (bool, u32)> =
+            (0..1_000).map(|k| (k, (false, 10 + k))).collect();
+        make_room(&mut map, 1_000, |v| v.0, |v| v.1);
+        assert!(map.len() <= 500, "{}", map.len());
+        assert!(map.contains_key(&999), "the heaviest stays");
+        assert!(!map.contains_key(&0), "the lightest goes");
+    }
+}

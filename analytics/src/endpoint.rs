@@ -281,7 +281,7 @@ impl EndpointState {
                 self.failing.insert(client_hash);
             }
             404 => self.bucket.not_found += 1,
-            500..=599 => self.bucket.server_errors += 1,
+            _ if ev.server_error() => self.bucket.server_errors += 1,
             _ => {}
         }
         if ev.status != 404 && ev.status != 0 {
@@ -388,6 +388,38 @@ mod tests {
             latency_us,
             ..RequestEvent::example()
         }
+    }
+
+    #[test]
+    fn load_shed_by_the_proxy_is_not_the_endpoints_error() {
+        let mut e = EndpointState::new("GET", 1, "/x", false, 0);
+        let shed = RequestEvent {
+            deny: Some(palisade_models::Denial {
+                phase: palisade_models::Phase::Accept,
+                code: palisade_models::DenyCode::Overloaded,
+            }),
+            ..ev(503, 10)
+        };
+        let unreachable = RequestEvent {
+            deny: Some(palisade_models::Denial {
+                phase: palisade_models::Phase::Forward,
+                code: palisade_models::DenyCode::UpstreamUnavailable,
+            }),
+            ..ev(502, 10)
+        };
+        for _ in 0..40 {
+            e.record(&shed, 10, 1);
+        }
+        for _ in 0..3 {
+            e.record(&unreachable, 10, 1);
+            e.record(&ev(500, 1000), 10, 1);
+        }
+        let closed = e.advance(10_000, 10_000).unwrap();
+        assert_eq!(closed.counts.requests, 46);
+        assert_eq!(
+            closed.counts.server_errors, 6,
+            "the upstream's, not the sheds"
+        );
     }
 
     #[test]

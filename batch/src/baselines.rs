@@ -92,7 +92,7 @@ pub fn compute(frame: &Frame, s: &Settings) -> PolarsResult<Baselines> {
         len().alias("requests"),
         share(col("status").gt_eq(lit(400)), "failure"),
         share(status_in(&[401, 403]), "auth_failure"),
-        share(col("status").gt_eq(lit(500)), "server_error"),
+        share(col("server_error"), "server_error"),
     ]);
     let requests = eps
         .clone()

@@ -12,13 +12,14 @@ use hashbrown::HashMap;
 use polars::prelude::*;
 
 use palisade_analytics::window::{Dict, NULL, WindowView};
-use palisade_models::ClientName;
+use palisade_models::{ClientName, DenyCode};
 
 /// The window as a frame, one row per event. Columns: `ts_us` (i64), `client`
 /// (u32, index into `clients`), `endpoint` (u32 or null, index into
 /// `endpoints`), `status` (i32), `latency_us` (i64), `bytes` (i64, in + out),
 /// `write` (bool: POST, PUT, PATCH, DELETE), `auth_failure` (bool: 401/403 other
-/// than a failed login), `object` (u64 or null: hash of the path on a templated
+/// than a failed login), `server_error` (bool: 5xx other than the proxy's own
+/// load shedding), `object` (u64 or null: hash of the path on a templated
 /// endpoint).
 #[derive(Debug)]
 pub struct Frame {
@@ -77,6 +78,7 @@ pub fn build(view: &WindowView) -> PolarsResult<Frame> {
     let mut bytes = Vec::with_capacity(n);
     let mut write = Vec::with_capacity(n);
     let mut auth_failure = Vec::with_capacity(n);
+    let mut server_error = Vec::with_capacity(n);
     let mut object = Vec::with_capacity(n);
 
     let mut ids = ClientIds::default();
@@ -121,6 +123,12 @@ pub fn build(view: &WindowView) -> PolarsResult<Frame> {
             let m = c.method.codes[i];
             write.push(m != NULL && writes[m as usize]);
             auth_failure.push(matches!(c.status[i], 401 | 403) && c.login[i].is_none());
+            // As RequestEvent::server_error: the proxy's own load-shedding 503
+            // is not the endpoint's.
+            server_error.push(
+                (500..=599).contains(&c.status[i])
+                    && c.deny[i].is_none_or(|d| d.code != DenyCode::Overloaded),
+            );
             object.push(c.templated[i].then(|| hasher.hash_one(c.path.get(i))));
         }
     }
@@ -139,6 +147,7 @@ pub fn build(view: &WindowView) -> PolarsResult<Frame> {
             Column::new("bytes".into(), bytes),
             Column::new("write".into(), write),
             Column::new("auth_failure".into(), auth_failure),
+            Column::new("server_error".into(), server_error),
             Column::new("object".into(), object),
         ],
     )?;

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use palisade_analytics::window::{Window, WindowLimits, WindowView};
-use palisade_models::RequestEvent;
+use palisade_models::{Denial, DenyCode, Phase, RequestEvent};
 
 /// One synthetic request.
 pub struct Req {
@@ -15,6 +15,8 @@ pub struct Req {
     pub endpoint: Option<&'static str>,
     pub status: u16,
     pub latency_us: u64,
+    /// The proxy's denial, if it answered itself.
+    pub deny: Option<DenyCode>,
 }
 
 impl Req {
@@ -28,6 +30,7 @@ impl Req {
             endpoint: Some(endpoint),
             status: 200,
             latency_us: 1000,
+            deny: None,
         }
     }
 }
@@ -47,6 +50,10 @@ pub fn window(reqs: impl IntoIterator<Item = Req>) -> WindowView {
             path: r.path.into(),
             status: r.status,
             latency_us: r.latency_us,
+            deny: r.deny.map(|code| Denial {
+                phase: Phase::Accept,
+                code,
+            }),
             bytes_out: 100,
             ..RequestEvent::example()
         };

@@ -199,6 +199,14 @@ impl fmt::Display for Violation {
 }
 
 impl RequestEvent {
+    /// Whether the server error is the upstream's (or its absence: 502, 504),
+    /// not the proxy's own 503 when it sheds load (`proxy.limits.max_in_flight`):
+    /// a shed request says nothing about the endpoint or the client.
+    pub fn server_error(&self) -> bool {
+        (500..=599).contains(&self.status)
+            && self.deny.is_none_or(|d| d.code != DenyCode::Overloaded)
+    }
+
     /// An allowed `GET /` from 127.0.0.1 answered 200: a base that tests and
     /// benchmarks change with struct-update syntax.
     #[cfg(any(test, feature = "test-util"))]

@@ -168,7 +168,7 @@ pub(super) fn count(
     }
     match ev.status {
         404 => k.not_found += 1,
-        500..=599 => k.server_errors += 1,
+        _ if ev.server_error() => k.server_errors += 1,
         _ => {}
     }
     if ev.signatures.is_some() {

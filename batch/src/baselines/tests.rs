@@ -13,6 +13,30 @@ fn settings() -> Settings {
 }
 
 #[test]
+fn load_shed_by_the_proxy_is_not_an_endpoint_server_error() {
+    // 100 requests: 10 answered 500 by the upstream, 30 answered 503 by the
+    // proxy shedding load.
+    let reqs = (0..100u64).map(|i| {
+        let mut r = Req::get(T0 + i * 100, [10, 0, 0, 1], "GET /c", "/c".into());
+        if i < 10 {
+            r.status = 500;
+        } else if i < 40 {
+            r.status = 503;
+            r.deny = Some(palisade_models::DenyCode::Overloaded);
+        }
+        r
+    });
+    let f = frame::build(&window(reqs)).unwrap();
+    let b = compute(&f, &settings()).unwrap();
+    let c = &b.endpoints["GET /c"];
+    assert!(
+        (c.server_error_ratio - 0.1).abs() < 1e-9,
+        "{}",
+        c.server_error_ratio
+    );
+}
+
+#[test]
 fn endpoint_baselines_are_robust_statistics_of_rate_latency_and_failures() {
     // GET /a: one request a second for ten minutes from 10.0.0.1, latencies
     // cycling 1000..=1900 µs, every tenth answered 500. GET /b: from alice, one

@@ -12,7 +12,7 @@ use hashbrown::HashMap;
 use polars::prelude::*;
 
 use palisade_analytics::window::{Dict, NULL, WindowView};
-use palisade_models::{ClientName, DenyCode};
+use palisade_models::{ClientName, Denial};
 
 /// The window as a frame, one row per event. Columns: `ts_us` (i64), `client`
 /// (u32, index into `clients`), `endpoint` (u32 or null, index into
@@ -123,12 +123,7 @@ pub fn build(view: &WindowView) -> PolarsResult<Frame> {
             let m = c.method.codes[i];
             write.push(m != NULL && writes[m as usize]);
             auth_failure.push(matches!(c.status[i], 401 | 403) && c.login[i].is_none());
-            // As RequestEvent::server_error: the proxy's own load-shedding 503
-            // is not the endpoint's.
-            server_error.push(
-                (500..=599).contains(&c.status[i])
-                    && c.deny[i].is_none_or(|d| d.code != DenyCode::Overloaded),
-            );
+            server_error.push(Denial::server_error(c.status[i], c.deny[i]));
             object.push(c.templated[i].then(|| hasher.hash_one(c.path.get(i))));
         }
     }

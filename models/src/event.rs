@@ -203,8 +203,7 @@ impl RequestEvent {
     /// not the proxy's own 503 when it sheds load (`proxy.limits.max_in_flight`):
     /// a shed request says nothing about the endpoint or the client.
     pub fn server_error(&self) -> bool {
-        (500..=599).contains(&self.status)
-            && self.deny.is_none_or(|d| d.code != DenyCode::Overloaded)
+        Denial::server_error(self.status, self.deny)
     }
 
     /// An allowed `GET /` from 127.0.0.1 answered 200: a base that tests and
@@ -270,6 +269,15 @@ impl Protocol {
 pub struct Denial {
     pub phase: Phase,
     pub code: DenyCode,
+}
+
+impl Denial {
+    /// Whether an answer of `status`, denied by `deny`, is a server error of
+    /// the upstream's (or its absence: 502, 504) rather than the proxy's own
+    /// 503 when it sheds load. See [`RequestEvent::server_error`].
+    pub fn server_error(status: u16, deny: Option<Denial>) -> bool {
+        (500..=599).contains(&status) && deny.is_none_or(|d| d.code != DenyCode::Overloaded)
+    }
 }
 
 /// The proxy's request-path phases, in order (see DESIGN.md).

@@ -156,7 +156,7 @@ pub fn confidence(base: f32, observed: f64, threshold: f64) -> f32 {
 /// instead let a flood of keys seen once (new usernames, new User-Agents)
 /// wipe out the counts of the attack it was sent to hide.
 ///
-/// O(entries) per pass and at most 33 passes, but it leaves half the table
+/// O(entries) per pass and at most 34 passes, but it leaves half the table
 /// free, so at most once per `cap / 2` new keys: O(1) per event amortised.
 pub(crate) fn make_room<K, V>(
     map: &mut hashbrown::HashMap<K, V>,

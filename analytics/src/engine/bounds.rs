@@ -49,18 +49,9 @@ fn hostile_keys_leave_every_table_within_its_cap() {
             ..base.clone()
         };
         // A failed login with a new username.
-        let mut hash = [0u8; 16];
-        hash[..4].copy_from_slice(&n.to_le_bytes());
         let login = RequestEvent {
-            method: http::Method::POST,
-            path: "/login".into(),
-            route: Some(Arc::from("/login")),
-            status: 401,
-            login: Some(Login {
-                outcome: LoginOutcome::Failed,
-                username_hash: Some(UsernameHash(hash)),
-            }),
-            ..base.clone()
+            ts_unix_us: base.ts_unix_us,
+            ..failed_login(ip, n, &format!("agent/{n}"))
         };
         // An undeclared path of new literal segments.
         let wander = RequestEvent {

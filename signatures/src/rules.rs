@@ -286,10 +286,42 @@ fn check(raw: RawRule, source_name: &str) -> Result<Rule, SignatureError> {
         paranoia: raw.paranoia,
         targets,
         view,
-        keywords: raw.keywords,
+        keywords: with_line_breaks(raw.keywords),
         check,
         needs,
     })
+}
+
+/// Most spaces in one keyword given line-break variants (2^N variants).
+const MAX_KEYWORD_SPACES: usize = 3;
+
+/// The keywords, each with a space also written as a line break: the
+/// normalised text turns every whitespace run into one space or one line
+/// break, so `union select` in a rule stands for `union\nselect` in a
+/// request too. Without the variants, an attacker's line break where the
+/// keyword has a space kept the rule from running at all.
+fn with_line_breaks(keywords: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(keywords.len());
+    for k in keywords {
+        let spaces: Vec<usize> = k.match_indices(' ').map(|(i, _)| i).collect();
+        if spaces.is_empty() || spaces.len() > MAX_KEYWORD_SPACES {
+            out.push(k);
+            continue;
+        }
+        for mask in 0..1usize << spaces.len() {
+            let mut v = k.clone().into_bytes();
+            for (bit, &at) in spaces.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    v[at] = b'\n';
+                }
+            }
+            let v = String::from_utf8(v).expect("a space replaced by a line break");
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// Whether a pattern has a flag group clearing `i` (`(?-i)`, `(?s-i:`): the

@@ -13,35 +13,24 @@ use crate::rules::{self, Check, Rule, View};
 /// Matches tried per rule.
 const SAMPLES: usize = 400;
 
-/// Rules whose keywords are known not to cover every match of their regex
-/// (mostly a newline where the keyword has a space: `\n(` for ` (`), as
-/// found when this test was written. A rule not listed must stay sound.
+/// Rules whose keywords are known not to cover every match of their regex,
+/// as found when this test was written: a line break inside a keyword that
+/// has no space there (`:\n//` for `://`), a keyword that needs a byte the
+/// match lacks. Keywords with a space already stand for a line break there
+/// (`rules::with_line_breaks`), which took 14 rules off this list. A rule
+/// not listed must stay sound.
 const KEYWORD_GAPS: &[&str] = &[
-    "generic-js-dos-loop",
     "generic-numeric-overflow",
-    "generic-ssi-esi",
     "generic-ssrf-local-hostname",
-    "generic-template-injection",
     "java-expression-language",
     "lfi-hidden-path",
     "php-code-functions",
-    "php-function-call",
-    "php-string-built-call",
-    "rce-shell-function-definition",
     "rce-shell-syntax",
     "rce-windows-command",
     "rfi-internal-address",
     "sqli-adjacent-literals",
-    "sqli-bare-tautology",
-    "sqli-case-when",
     "sqli-comment-obfuscation",
-    "sqli-function-call",
     "sqli-function-context",
-    "sqli-leading-boolean",
-    "sqli-numeric-tautology",
-    "sqli-order-having",
-    "sqli-syntax-in-name",
-    "xss-event-handler",
     "xss-jsfuck",
     "xss-obfuscated-js",
 ];

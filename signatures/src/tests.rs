@@ -447,3 +447,22 @@ fn a_part_remembered_clean_is_only_skipped_when_read_the_same_way() {
         );
     }
 }
+
+/// A line break where a rule's keyword has a space (`order\nby`) still lets
+/// the rule run: normalising turns every whitespace run into one space or one
+/// line break, and a keyword with a space stands for both.
+#[test]
+fn a_line_break_in_place_of_a_keywords_space_still_runs_the_rule() {
+    let e = engine();
+    for (q, rule) in [
+        ("q=1%27%20order%0Aby%201--", "sqli-order-having"),
+        ("q=1%27%20order%0D%0A%09by%201--", "sqli-order-having"),
+        ("q=x%22%0Aonmouseover%3Dalert(1)", "xss-event-handler"),
+    ] {
+        let v = query(&e, q);
+        assert!(
+            v.hits.iter().any(|h| &*h.rule_id == rule),
+            "{rule} did not hit {q}: {v:?}"
+        );
+    }
+}

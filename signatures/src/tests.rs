@@ -466,3 +466,21 @@ fn a_line_break_in_place_of_a_keywords_space_still_runs_the_rule() {
         );
     }
 }
+
+/// Keywords cover what their regex allows around them: no space after `cmd`,
+/// a line break after `class.`, a space after `{`.
+#[test]
+fn a_rule_runs_on_every_spelling_its_regex_accepts() {
+    let e = engine();
+    for (q, rule) in [
+        ("q=cmd/k%20dir", "rce-windows-command"),
+        ("q=x.class.%0Aclassloader.urls", "java-expression-language"),
+        ("q=%7B%20escape%20%27x%27%7D", "sqli-comment-obfuscation"),
+    ] {
+        let v = query(&e, q);
+        assert!(
+            v.hits.iter().any(|h| &*h.rule_id == rule),
+            "{rule} did not hit {q}: {v:?}"
+        );
+    }
+}

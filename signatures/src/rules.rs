@@ -299,10 +299,23 @@ const MAX_KEYWORD_SPACES: usize = 3;
 /// normalised text turns every whitespace run into one space or one line
 /// break, so `union select` in a rule stands for `union\nselect` in a
 /// request too. Without the variants, an attacker's line break where the
-/// keyword has a space kept the rule from running at all.
+/// keyword has a space kept the rule from running at all. Likewise a
+/// function's name and its parenthesis (`substr(`) also stand for the two
+/// apart (`substr (`, `substr\n(`), which SQL, PHP and shells all accept.
 fn with_line_breaks(keywords: Vec<String>) -> Vec<String> {
-    let mut out = Vec::with_capacity(keywords.len());
+    let mut spaced = Vec::with_capacity(keywords.len());
     for k in keywords {
+        let call = k.len() >= 3
+            && k.ends_with('(')
+            && !k.contains(' ')
+            && k.as_bytes()[k.len() - 2].is_ascii_alphanumeric();
+        if call {
+            spaced.push(format!("{} (", &k[..k.len() - 1]));
+        }
+        spaced.push(k);
+    }
+    let mut out = Vec::with_capacity(spaced.len());
+    for k in spaced {
         let spaces: Vec<usize> = k.match_indices(' ').map(|(i, _)| i).collect();
         if spaces.is_empty() || spaces.len() > MAX_KEYWORD_SPACES {
             out.push(k);

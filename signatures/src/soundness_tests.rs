@@ -23,12 +23,10 @@ const KEYWORD_GAPS: &[&str] = &[
     "generic-numeric-overflow",
     "generic-ssrf-local-hostname",
     "lfi-hidden-path",
-    "php-code-functions",
     "rce-shell-syntax",
     "rce-windows-command",
     "rfi-internal-address",
     "sqli-adjacent-literals",
-    "sqli-function-context",
     "xss-jsfuck",
     "xss-obfuscated-js",
 ];

@@ -468,7 +468,9 @@ fn a_line_break_in_place_of_a_keywords_space_still_runs_the_rule() {
 }
 
 /// Keywords cover what their regex allows around them: no space after `cmd`,
-/// a line break after `class.`, a space after `{`.
+/// a line break after `class.`, a space after `{`, a space or line break
+/// between a function's name and its parenthesis, names that only begin
+/// with a listed prefix (`json_extract`, `include_once`).
 #[test]
 fn a_rule_runs_on_every_spelling_its_regex_accepts() {
     let e = engine();
@@ -476,6 +478,11 @@ fn a_rule_runs_on_every_spelling_its_regex_accepts() {
         ("q=cmd/k%20dir", "rce-windows-command"),
         ("q=x.class.%0Aclassloader.urls", "java-expression-language"),
         ("q=%7B%20escape%20%27x%27%7D", "sqli-comment-obfuscation"),
+        // A name that only begins with a listed prefix, apart from its parenthesis.
+        (
+            "q=1%20and%20json_extract%20(version()%2C1)",
+            "sqli-function-context",
+        ),
     ] {
         let v = query(&e, q);
         assert!(

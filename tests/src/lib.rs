@@ -24,6 +24,20 @@ use std::time::Duration;
 /// How long `eventually` waits before failing the test.
 pub const EVENTUALLY: Duration = Duration::from_secs(10);
 
+/// Sensitive paths a scanner asks for, enough to raise a `probing` finding
+/// every time. The detector counts distinct paths in a 64-bit bitmap whose
+/// hash is seeded per process, so three paths share a bit about one run in
+/// twenty and count as two, under the default threshold of three: with
+/// three probes, tests that wait for the block failed that often.
+pub const PROBES: [&str; 6] = [
+    "/.env",
+    "/.git/config",
+    "/backup.sql",
+    "/.aws/credentials",
+    "/.ssh/id_rsa",
+    "/server-status",
+];
+
 /// Polls `check` until it holds, failing the test after `EVENTUALLY`. The only
 /// waiting a test does: on an observable condition, bounded.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {

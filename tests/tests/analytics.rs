@@ -7,11 +7,10 @@ use std::time::SystemTime;
 use http::StatusCode;
 use palisade_models::{BlockScope, FindingKind, unix_ms};
 use palisade_store::{FindingFilter, PageRequest, Store};
+use palisade_tests::PROBES;
 use palisade_tests::binary::Running;
 use palisade_tests::sidecar::Sidecar;
 use palisade_tests::upstream::Upstream;
-
-const PROBES: [&str; 3] = ["/.env", "/.git/config", "/backup.sql"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probing_client_is_blocked_at_the_proxy() {

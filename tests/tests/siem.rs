@@ -14,6 +14,7 @@ use palisade_models::{
     Finding, FindingClient, FindingId, FindingKind, FindingRequest, Severity, SiemCategory, unix_ms,
 };
 use palisade_store::Store;
+use palisade_tests::PROBES;
 use palisade_tests::binary::Running;
 use palisade_tests::sidecar::Sidecar;
 use palisade_tests::syslog::{Rsyslog, ServerTls, SyslogNg};
@@ -22,7 +23,6 @@ use palisade_tests::upstream::Upstream;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
-const PROBES: [&str; 3] = ["/.env", "/.git/config", "/backup.sql"];
 /// What a client may put in its User-Agent that CEF must escape.
 const HOSTILE_UA: &str = r"scanner|v=1\x";
 /// What a finding's free text may hold: every character a format escapes.

@@ -10,11 +10,10 @@ use palisade_models::{
     BlockScope, Finding, FindingClient, FindingId, FindingKind, Severity, unix_ms,
 };
 use palisade_store::Store;
+use palisade_tests::PROBES;
 use palisade_tests::upstream::Upstream;
 
 use crate::{TestClock, admin, log_text, metric, metric_until, start};
-
-const PROBES: [&str; 3] = ["/.env", "/.git/config", "/backup.sql"];
 
 /// Fills a store at `path` past 1 MiB with recent findings (which retention
 /// keeps), as a store that has reached its quota would be.

@@ -328,6 +328,7 @@ fn with_line_breaks(keywords: Vec<String>) -> Vec<String> {
                     v[at] = b'\n';
                 }
             }
+            // INVARIANT: one ASCII byte replaced by another keeps UTF-8 valid.
             let v = String::from_utf8(v).expect("a space replaced by a line break");
             if !out.contains(&v) {
                 out.push(v);

@@ -25,12 +25,13 @@ use std::time::Duration;
 pub const EVENTUALLY: Duration = Duration::from_secs(10);
 
 /// Sensitive paths a scanner asks for, enough to raise a `probing` finding
-/// (default threshold three) nearly every time. The detector counts distinct
-/// paths in a 64-bit bitmap whose hash is seeded per process: three paths
-/// share a bit about one run in 22 and count as two, four fill fewer than
-/// three bits about one run in 600. Four, not more: a fifth request from a
-/// client with a hostile User-Agent would also raise a `signature` finding
-/// (five hits), which the SIEM test does not expect.
+/// (default threshold three). The detector counts distinct paths exactly, by
+/// 16-bit fingerprints of a hash seeded per process; a fourth path covers the
+/// one run in about 22,000 where two of three share a fingerprint. (Until
+/// the detector counted in a 64-bit bitmap, three paths shared a bit one run
+/// in 22.) Four, not more: a fifth request from a client with a hostile
+/// User-Agent would also raise a `signature` finding (five hits), which the
+/// SIEM test does not expect.
 pub const PROBES: [&str; 4] = ["/.env", "/.git/config", "/backup.sql", "/server-status"];
 
 /// Polls `check` until it holds, failing the test after `EVENTUALLY`. The only

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use hashbrown::Equivalent;
 
-use crate::sketch::{Distinct, Pair};
+use palisade_models::config::MAX_SENSITIVE_PATHS;
+
+use crate::sketch::{Distinct, Few, Pair};
 
 /// A tracked client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,8 +139,8 @@ pub struct ClientState {
     pub failed_usernames: Pair<Distinct<2>>,
     pub missing_paths: Pair<Distinct<2>>,
     /// Distinct sensitive-file paths asked for (a health check asking for the same
-    /// one all day is one).
-    pub sensitive_paths: Pair<Distinct<1>>,
+    /// one all day is one), counted exactly: the threshold is a handful.
+    pub sensitive_paths: Pair<Few<{ MAX_SENSITIVE_PATHS as usize }>>,
     pub objects: [ObjectSlot; OBJECT_SLOTS],
     /// Inter-arrival time, ms: exponentially weighted mean and variance.
     pub gap_mean: f32,

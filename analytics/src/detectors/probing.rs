@@ -81,7 +81,7 @@ pub fn check(cfg: &ProbingConfig, ctx: &mut Ctx<'_>, ip: IpAddr, c: &mut ClientS
         return;
     }
     let missing = c.missing_paths.estimate();
-    let sensitive = c.sensitive_paths.estimate();
+    let sensitive = c.sensitive_paths.count();
     let high = sensitive >= cfg.sensitive_paths || missing >= 2 * cfg.not_found_paths;
     let medium = missing >= cfg.not_found_paths;
     let (severity, slot) = if high {

@@ -305,6 +305,11 @@ detector_config! {
     }
 }
 
+/// Highest `analytics.detectors.probing.sensitive_paths`: the analytics worker
+/// counts that many distinct sensitive paths per client and window exactly, and
+/// no more.
+pub const MAX_SENSITIVE_PATHS: u32 = 8;
+
 detector_config! {
     /// `[analytics.detectors.probing]`
     ProbingConfig {
@@ -313,7 +318,8 @@ detector_config! {
         not_found_paths: u32 = 20,
         /// Distinct well-known sensitive files (/.env, /.git/, backups, admin
         /// consoles) one address asked for, on paths no route declares or that
-        /// were refused. Default: 3 (high).
+        /// were refused; 1 to `MAX_SENSITIVE_PATHS` (8), counted exactly.
+        /// Default: 3 (high).
         sensitive_paths: u32 = 3,
     }
 }
@@ -461,6 +467,14 @@ impl AnalyticsConfig {
             }
         }
         let d = &self.detectors;
+        let sensitive = d.probing.sensitive_paths;
+        if !(1..=MAX_SENSITIVE_PATHS).contains(&sensitive) {
+            p.push(
+                "analytics.detectors.probing.sensitive_paths",
+                format!("{sensitive} is not between 1 and {MAX_SENSITIVE_PATHS}"),
+                "distinct sensitive files are counted exactly up to 8; 3 is the default",
+            );
+        }
         let u = &d.unusual_client;
         u.cooldown.check(
             "analytics.detectors.unusual_client.cooldown",

@@ -34,8 +34,9 @@ pub use admin::AdminConfig;
 pub use analytics::{
     AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
     CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
-    LatencyAnomalyConfig, MassAssignmentConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
-    SignatureDetectorConfig, StoreConfig, UnusualClientConfig, VolumeAnomalyConfig,
+    LatencyAnomalyConfig, MAX_SENSITIVE_PATHS, MassAssignmentConfig, NewEndpointConfig,
+    ProbingConfig, ScrapingConfig, SignatureDetectorConfig, StoreConfig, UnusualClientConfig,
+    VolumeAnomalyConfig,
 };
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use batch::{BatchConfig, ModelConfig, SegmentsConfig};

@@ -124,6 +124,26 @@ fn max_in_flight_defaults_on_allows_off_and_refuses_absurd() {
 }
 
 #[test]
+fn sensitive_path_threshold_stays_within_what_is_counted_exactly() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!(c.analytics.detectors.probing.sensitive_paths, 3);
+    let at = |n: u32| {
+        Config::parse(&format!(
+            "[analytics.detectors.probing]\nsensitive_paths = {n}\n{MINIMAL}"
+        ))
+    };
+    assert!(at(MAX_SENSITIVE_PATHS).is_ok());
+    for n in [0, MAX_SENSITIVE_PATHS + 1] {
+        let err = at(n).unwrap_err();
+        assert_eq!(
+            keys(&err),
+            vec!["analytics.detectors.probing.sensitive_paths"]
+        );
+        assert!(err.to_string().contains("between 1 and 8"), "{err}");
+    }
+}
+
+#[test]
 fn unknown_keys_name_their_path() {
     let err = Config::parse(
         "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[routes]\nunknown = \"allow\"\n[proxy.timeouts]\nidel = \"5s\"\n",

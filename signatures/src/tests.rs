@@ -457,6 +457,7 @@ fn a_part_remembered_clean_is_only_skipped_when_read_the_same_way() {
 #[test]
 fn a_rule_runs_on_every_spelling_its_regex_accepts() {
     let e = engine();
+    let mut missed = Vec::new();
     for (q, rule) in [
         ("q=1%27%20order%0Aby%201--", "sqli-order-having"),
         ("q=1%27%20order%0D%0A%09by%201--", "sqli-order-having"),
@@ -468,11 +469,18 @@ fn a_rule_runs_on_every_spelling_its_regex_accepts() {
             "q=1%20and%20json_extract%20(version()%2C1)",
             "sqli-function-context",
         ),
+        // A WHATWG URL parser drops the line break and adds the slashes.
+        ("url=http:%0A//localhost/admin", "rfi-internal-address"),
+        ("url=http:localhost:8080/admin", "rfi-internal-address"),
+        ("url=ip6-loopback/", "generic-ssrf-local-hostname"),
+        ("n=1e0400", "generic-numeric-overflow"),
+        ("q=x'%0A%60y", "sqli-adjacent-literals"),
+        ("q=x%26%20attrib%20%22c:", "rce-windows-command"),
     ] {
         let v = query(&e, q);
-        assert!(
-            v.hits.iter().any(|h| &*h.rule_id == rule),
-            "{rule} did not hit {q}: {v:?}"
-        );
+        if !v.hits.iter().any(|h| &*h.rule_id == rule) {
+            missed.push(format!("{rule} did not hit {q}: {v:?}"));
+        }
     }
+    assert!(missed.is_empty(), "{}", missed.join("\n"));
 }

@@ -152,6 +152,7 @@ impl Control for AppControl {
                 .as_ref()
                 .is_some_and(|t| !t.down.load(std::sync::atomic::Ordering::Acquire)),
             analytics_restarts: t.restarts,
+            blocks_withheld: t.blocks_withheld,
             requests_in_flight: self
                 .proxy
                 .requests_in_flight

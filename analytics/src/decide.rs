@@ -44,7 +44,18 @@ pub struct Decider {
     offences: HashMap<BlockScope, (u32, u64)>,
     /// Analytics blocks in force, by scope, and when they end.
     active: HashMap<BlockScope, u64>,
+    /// Most blocks in force at once (`decisions.max_blocks`).
+    max_blocks: usize,
+    /// Most scopes whose offences are remembered.
+    max_offences: usize,
+    /// Blocks not made because `max_blocks` were in force.
+    withheld: u64,
+    /// Whether the table was full at the last decision (one warning per episode).
+    full: bool,
 }
+
+/// Past offences are remembered for this many scopes per block allowed.
+const OFFENCES_PER_BLOCK: usize = 10;
 
 impl Decider {
     /// Builds the policy from a validated config.
@@ -73,7 +84,16 @@ impl Decider {
             offence_memory_ms: cfg.offence_memory.duration().as_millis() as u64,
             offences: HashMap::new(),
             active: HashMap::new(),
+            max_blocks: cfg.max_blocks.max(1),
+            max_offences: cfg.max_blocks.max(1).saturating_mul(OFFENCES_PER_BLOCK),
+            withheld: 0,
+            full: false,
         }
+    }
+
+    /// Blocks not made because `decisions.max_blocks` were in force.
+    pub fn withheld(&self) -> u64 {
+        self.withheld
     }
 
     /// Learns the blocks already in force (and past analytics offences) from the
@@ -129,6 +149,21 @@ impl Decider {
         if self.active.get(&scope).is_some_and(|&end| end > now_ms) {
             return None;
         }
+        // Expired blocks leave at `sweep` (every tick), not here: at the cap
+        // every finding would otherwise pay a pass over the whole table.
+        if self.active.len() >= self.max_blocks {
+            self.withheld += 1;
+            if !self.full {
+                self.full = true;
+                tracing::warn!(
+                    max_blocks = self.max_blocks,
+                    "analytics block table full: findings are reported but block nobody until blocks expire; \
+                     raise decisions.max_blocks, or block the attacking networks by CIDR in [[blocks]]"
+                );
+            }
+            return None;
+        }
+        self.full = false;
         let memory = self.offence_memory_ms;
         let prior = match self.offences.get(&scope) {
             Some(&(n, last)) if last + memory > now_ms => n,
@@ -137,6 +172,9 @@ impl Decider {
         let ttl = (rule.ttl_ms as f64 * rule.escalation.powi(prior as i32))
             .min(rule.max_ttl_ms as f64) as u64;
         let ttl = ttl.max(1);
+        if self.offences.len() >= self.max_offences && !self.offences.contains_key(&scope) {
+            self.forget_offences(now_ms);
+        }
         self.offences.insert(scope.clone(), (prior + 1, now_ms));
         self.active.insert(scope.clone(), now_ms + ttl);
         let mut reason = format!("{} ({}): {}", f.kind, f.severity, f.summary);
@@ -155,6 +193,28 @@ impl Decider {
             expires_ms: Some(now_ms + ttl),
             finding: Some(f.id),
         })
+    }
+
+    /// Makes room in a full offence table: forgets the offences past memory,
+    /// then the oldest until half the cap is free, so the next pass is half a
+    /// cap of insertions away (amortised O(1) per offence). The most recent
+    /// offenders, whose next offence escalates soonest, are kept.
+    fn forget_offences(&mut self, now_ms: u64) {
+        let memory = self.offence_memory_ms;
+        self.offences.retain(|_, (_, last)| *last + memory > now_ms);
+        let keep = self.max_offences / 2;
+        if self.offences.len() <= keep {
+            return;
+        }
+        let mut lasts: Vec<u64> = self.offences.values().map(|&(_, last)| last).collect();
+        let cut = lasts.len() - keep;
+        let (_, &mut oldest_kept, _) = lasts.select_nth_unstable(cut);
+        self.offences.retain(|_, (_, last)| *last >= oldest_kept);
+        // Ties at the cut can keep a few more than `keep`; never more than
+        // the cap, as everything older than the cut's time is gone.
+        if self.offences.len() >= self.max_offences {
+            self.offences.retain(|_, (_, last)| *last > oldest_kept);
+        }
     }
 
     /// Forgets expired blocks and old offences.
@@ -223,6 +283,54 @@ mod tests {
         // Medium findings are alerts only.
         let m = finding(FindingKind::Probing, Severity::Medium, ip("10.0.0.2"));
         assert!(d.decide(&m, 0).is_none());
+    }
+
+    #[test]
+    fn past_max_blocks_a_finding_blocks_nobody_until_blocks_expire() {
+        let mut d = decider("[decisions]\nmax_blocks = 2\n");
+        let high = |a: &str| finding(FindingKind::Probing, Severity::High, ip(a));
+        assert!(d.decide(&high("10.0.0.1"), 0).is_some());
+        assert!(d.decide(&high("10.0.0.2"), 0).is_some());
+        assert!(
+            d.decide(&high("10.0.0.3"), 0).is_none(),
+            "the table is full"
+        );
+        assert!(d.decide(&high("10.0.0.4"), 1).is_none());
+        assert_eq!(d.withheld(), 2);
+        // The tick's sweep lets the expired blocks go; blocking resumes.
+        d.sweep(600_000);
+        let b = d.decide(&high("10.0.0.3"), 600_000).unwrap();
+        assert_eq!(b.scope, BlockScope::Ip("10.0.0.3".parse().unwrap()));
+        assert_eq!(d.withheld(), 2);
+    }
+
+    #[test]
+    fn a_flood_of_offenders_keeps_the_offence_table_bounded_and_the_latest() {
+        // Two blocks at once, so offences for 20 scopes; each block (10m) has
+        // ended before the next address offends, all 100 within the 24h
+        // memory, so only the cap can forget one.
+        let mut d = decider("[decisions]\nmax_blocks = 2\n");
+        let step = 700_000;
+        let addr = |i: u64| format!("10.0.{}.{}", i / 250, i % 250);
+        for i in 0..100u64 {
+            d.sweep(i * step);
+            let f = finding(FindingKind::Probing, Severity::High, ip(&addr(i)));
+            assert!(d.decide(&f, i * step).is_some(), "offender {i}");
+            assert!(d.offences.len() <= 20, "{} offences kept", d.offences.len());
+        }
+        // The latest offender still escalates; the first is forgotten.
+        let now = 100 * step;
+        d.sweep(now);
+        let last = finding(FindingKind::Probing, Severity::High, ip(&addr(99)));
+        let b = d.decide(&last, now).unwrap();
+        assert_eq!(b.expires_ms, Some(now + 2_400_000), "a repeat: 4 x 10m");
+        let first = finding(FindingKind::Probing, Severity::High, ip(&addr(0)));
+        let b = d.decide(&first, now).unwrap();
+        assert_eq!(
+            b.expires_ms,
+            Some(now + 600_000),
+            "forgotten: a first offence"
+        );
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Totals {
     pub server_errors: AtomicU64,
     pub findings: AtomicU64,
     pub blocks: AtomicU64,
+    /// Blocks not made because `decisions.max_blocks` were in force.
+    pub blocks_withheld: AtomicU64,
     pub clients: AtomicU64,
     /// Times the worker crashed and was restarted (`supervise.rs`).
     pub restarts: AtomicU64,
@@ -116,6 +118,7 @@ pub struct TotalsSnapshot {
     pub server_errors: u64,
     pub findings: u64,
     pub blocks: u64,
+    pub blocks_withheld: u64,
     pub clients: u64,
     pub restarts: u64,
 }
@@ -128,6 +131,7 @@ impl Totals {
             server_errors: self.server_errors.load(Ordering::Relaxed),
             findings: self.findings.load(Ordering::Relaxed),
             blocks: self.blocks.load(Ordering::Relaxed),
+            blocks_withheld: self.blocks_withheld.load(Ordering::Relaxed),
             clients: self.clients.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
         }
@@ -276,6 +280,11 @@ impl Worker {
                 self.totals
                     .blocks
                     .fetch_add(out.blocks.len() as u64, Ordering::Relaxed);
+                if let Some(e) = &self.engine {
+                    self.totals
+                        .blocks_withheld
+                        .store(e.stats().blocks_withheld, Ordering::Relaxed);
+                }
                 self.sink.deliver(&mut out);
             }
             let now = self.clock.monotonic();

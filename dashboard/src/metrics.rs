@@ -325,6 +325,12 @@ impl Collector for Scrape {
             "Times the analytics worker crashed and was restarted (each one is logged as an error).",
             &[(vec![], c.analytics_restarts)],
         )?;
+        counter(
+            &mut enc,
+            "palisade_analytics_blocks_withheld",
+            "Blocks analytics did not make because decisions.max_blocks were in force (each episode is logged as a warning).",
+            &[(vec![], c.blocks_withheld)],
+        )?;
         let findings: Vec<_> = s
             .stats
             .findings_by_kind()

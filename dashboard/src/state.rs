@@ -37,6 +37,8 @@ pub struct Counters {
     pub analytics_up: bool,
     /// Times the analytics worker crashed and was restarted.
     pub analytics_restarts: u64,
+    /// Analytics blocks not made because `decisions.max_blocks` were in force.
+    pub blocks_withheld: u64,
     /// Requests admitted by the proxy and not yet answered to their end.
     pub requests_in_flight: u64,
 }

@@ -53,6 +53,8 @@ pub struct EngineStats {
     pub events: u64,
     pub findings: u64,
     pub blocks: u64,
+    /// Blocks not made because `decisions.max_blocks` were in force.
+    pub blocks_withheld: u64,
     pub clients: usize,
     pub untracked_clients: u64,
     pub endpoints: usize,
@@ -167,6 +169,7 @@ impl Engine {
             clients: self.clients.len(),
             untracked_clients: self.clients.untracked,
             endpoints: self.endpoints.len(),
+            blocks_withheld: self.decider.withheld(),
             ..self.stats
         }
     }

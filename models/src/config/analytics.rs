@@ -541,6 +541,15 @@ pub struct DecisionsConfig {
     /// A repeat offence counts against a client for this long. Default: 24h.
     #[serde(default = "default_offence_memory")]
     pub offence_memory: Dur,
+    /// Analytics blocks in force at once, at most. At the cap a finding a rule
+    /// would block on is still reported and forwarded, but blocks nothing
+    /// (counted, `palisade_analytics_blocks_withheld_total`, with a warning)
+    /// until blocks expire: a flood of fresh addresses must not grow the block
+    /// table, the store and the proxy's memory without end. Past offences are
+    /// remembered for ten times as many scopes, the most recent kept.
+    /// Default: 100000.
+    #[serde(default = "default_max_blocks")]
+    pub max_blocks: usize,
     /// Rules, first match wins; a finding no rule matches is an alert only.
     /// Default: one rule blocking the client of every high or critical finding for
     /// 10m, four times longer for each repeat, at most 24h.
@@ -550,6 +559,10 @@ pub struct DecisionsConfig {
 
 fn default_offence_memory() -> Dur {
     dur("24h")
+}
+
+fn default_max_blocks() -> usize {
+    100_000
 }
 
 fn default_rules() -> Vec<DecisionRule> {
@@ -563,6 +576,7 @@ impl Default for DecisionsConfig {
             allow_subjects: Vec::new(),
             allow_api_keys: Vec::new(),
             offence_memory: default_offence_memory(),
+            max_blocks: default_max_blocks(),
             rule: default_rules(),
         }
     }
@@ -655,6 +669,13 @@ impl DecisionsConfig {
         }
         self.offence_memory
             .check("decisions.offence_memory", "a duration such as 24h", p);
+        if self.max_blocks == 0 {
+            p.push(
+                "decisions.max_blocks",
+                "must be more than zero",
+                "to stop analytics blocking, make the rules alert (action = \"alert\")",
+            );
+        }
         for (i, r) in self.rule.iter().enumerate() {
             let key = format!("decisions.rule[{i}]");
             if let Some(Err(e)) = (r.kind != "*").then(|| r.kind.parse::<FindingKind>()) {

@@ -144,6 +144,15 @@ fn sensitive_path_threshold_stays_within_what_is_counted_exactly() {
 }
 
 #[test]
+fn max_blocks_defaults_and_refuses_zero() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!(c.decisions.max_blocks, 100_000);
+    let err = Config::parse(&format!("[decisions]\nmax_blocks = 0\n{MINIMAL}")).unwrap_err();
+    assert_eq!(keys(&err), vec!["decisions.max_blocks"]);
+    assert!(err.to_string().contains("action = \"alert\""), "{err}");
+}
+
+#[test]
 fn unknown_keys_name_their_path() {
     let err = Config::parse(
         "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[routes]\nunknown = \"allow\"\n[proxy.timeouts]\nidel = \"5s\"\n",

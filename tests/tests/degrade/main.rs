@@ -8,6 +8,7 @@
 //! takes from a test: its clock (`TestClock`), which misbehaves only when called
 //! on the analytics thread. No production setting can make Palisade panic.
 
+mod blocks;
 mod quota;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

@@ -928,6 +928,14 @@ target_line() {
         r = (b > 0 ? a / b : 0)
         printf "%-29s %5.2fx req/s (target >= %sx: %s); cpu-us/req %.1f vs %.1f\n", title ":", r, goal,
             (r >= goal ? "met" : "NOT met"), ca, cb }'
+    # The same ratio round by round (each round runs both targets minutes apart
+    # at most): how much of the verdict is the machine's noise.
+    awk -v a="${M[tput:$2:rps]:-}" -v b="${M[tput:$3:rps]:-}" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) { r[i] = (y[i] > 0 ? x[i] / y[i] : 0); line = line sprintf(" %.2f", r[i]) }
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+        m = (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2)
+        printf "%-29s%s (median %.2f, %.2f to %.2f)\n", "  per round:", line, m, r[1], r[n] }'
 }
 
 echo

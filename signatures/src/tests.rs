@@ -476,6 +476,7 @@ fn a_rule_runs_on_every_spelling_its_regex_accepts() {
         ("n=1e0400", "generic-numeric-overflow"),
         ("q=x'%0A%60y", "sqli-adjacent-literals"),
         ("q=x%26%20attrib%20%22c:", "rce-windows-command"),
+        ("q=f%5D%20)%5B%2B1", "xss-jsfuck"),
     ] {
         let v = query(&e, q);
         if !v.hits.iter().any(|h| &*h.rule_id == rule) {

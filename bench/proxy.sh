@@ -930,12 +930,15 @@ target_line() {
             (r >= goal ? "met" : "NOT met"), ca, cb }'
     # The same ratio round by round (each round runs both targets minutes apart
     # at most): how much of the verdict is the machine's noise.
-    awk -v a="${M[tput:$2:rps]:-}" -v b="${M[tput:$3:rps]:-}" 'BEGIN {
+    local ratios sorted
+    ratios=$(awk -v a="${M[tput:$2:rps]:-}" -v b="${M[tput:$3:rps]:-}" 'BEGIN {
         n = split(a, x, " "); split(b, y, " ")
-        for (i = 1; i <= n; i++) { r[i] = (y[i] > 0 ? x[i] / y[i] : 0); line = line sprintf(" %.2f", r[i]) }
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
-        m = (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2)
-        printf "%-29s%s (median %.2f, %.2f to %.2f)\n", "  per round:", line, m, r[1], r[n] }'
+        for (i = 1; i <= n; i++) printf "%.4f ", (y[i] > 0 ? x[i] / y[i] : 0) }')
+    # shellcheck disable=SC2086 # word splitting of the value list is the point
+    sorted=$(printf '%s\n' $ratios | sort -g)
+    # shellcheck disable=SC2086
+    printf '%-29s%s (median %.2f, %.2f to %.2f)\n' "  per round:" "$(printf ' %.2f' $ratios)" \
+        "$(median $ratios)" "$(head -1 <<<"$sorted")" "$(tail -1 <<<"$sorted")"
 }
 
 echo

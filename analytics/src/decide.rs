@@ -210,8 +210,9 @@ impl Decider {
         let cut = lasts.len() - keep;
         let (_, &mut oldest_kept, _) = lasts.select_nth_unstable(cut);
         self.offences.retain(|_, (_, last)| *last >= oldest_kept);
-        // Ties at the cut can keep a few more than `keep`; never more than
-        // the cap, as everything older than the cut's time is gone.
+        // Offences at the cut's instant all stay, so ties can keep more than
+        // `keep`; if they still fill the table (a flood within one
+        // millisecond), that instant goes too.
         if self.offences.len() >= self.max_offences {
             self.offences.retain(|_, (_, last)| *last > oldest_kept);
         }

@@ -472,7 +472,9 @@ impl AnalyticsConfig {
             p.push(
                 "analytics.detectors.probing.sensitive_paths",
                 format!("{sensitive} is not between 1 and {MAX_SENSITIVE_PATHS}"),
-                "distinct sensitive files are counted exactly up to 8; 3 is the default",
+                &format!(
+                    "distinct sensitive files are counted exactly up to {MAX_SENSITIVE_PATHS}; 3 is the default"
+                ),
             );
         }
         let u = &d.unusual_client;

@@ -136,7 +136,10 @@ impl Upstream {
         loop {
             let (mut sender, reused) = match self.checkout().await {
                 Some(s) => (s, true),
-                None => (self.connect().await?, false),
+                // Boxed: the connect future (TCP, TLS, handshake) is over 2 KiB,
+                // and inline it made every request's future that much larger,
+                // copied several times per request although it is rarely used.
+                None => (Box::pin(self.connect()).await?, false),
             };
             match sender.try_send_request(req).await {
                 Ok(resp) => {

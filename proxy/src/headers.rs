@@ -183,19 +183,15 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, f: &Forwarded<'_>, s: &S
         insert_str(headers, s.api_key_id_header.clone(), id);
     }
     if let (Some(who), Some(h)) = (f.identity, f.identity_headers) {
-        // The verifier admits only claims without control characters, but they
-        // may be UTF-8, which `from_bytes` allows and `from_str` does not.
-        let mut put = |name: &HeaderName, v: &str| {
-            if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
-                headers.insert(name.clone(), v);
+        let v = &who.values;
+        for (name, value) in [
+            (&h.subject, &v.subject),
+            (&h.scopes, &v.scopes),
+            (&h.token_id, &v.token_id),
+        ] {
+            if let Some(value) = value {
+                headers.insert(name.clone(), value.clone());
             }
-        };
-        put(&h.subject, &who.subject);
-        if let Some(scopes) = &who.scopes_text {
-            put(&h.scopes, scopes);
-        }
-        if let Some(jti) = &who.token_id {
-            put(&h.token_id, jti);
         }
     }
 }

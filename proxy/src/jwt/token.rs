@@ -7,8 +7,6 @@
 //! trust anything it parses before the signature is checked: only `alg` and
 //! `kid` are used beforehand, to choose the key.
 
-use std::sync::Arc;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -174,18 +172,11 @@ impl Policy {
         let scopes = scopes(claims.get(&*self.scopes_claim))?;
         let token_id = match claims.get("jti") {
             None | Some(Value::Null) => None,
-            Some(Value::String(j)) if header_safe(j) => Some(j.as_str().into()),
+            Some(Value::String(j)) if header_safe(j) => Some(j.as_str()),
             Some(_) => return Err(JwtError::Malformed),
         };
-        let scopes_text = (!scopes.is_empty()).then(|| Arc::from(scopes.join(" ")));
         Ok((
-            Identity {
-                subject: subject.into(),
-                scopes,
-                scopes_text,
-                token_id,
-                expires_at_unix_ms: exp_ms,
-            },
+            Identity::new(subject, scopes, token_id, exp_ms),
             deadline_ms,
         ))
     }

@@ -77,13 +77,7 @@ fn zero_entries_turns_the_cache_off() {
 #[test]
 fn the_cache_is_bounded_and_keyed_by_digest() {
     let cache = TokenCache::new(50).unwrap();
-    let identity = Arc::new(crate::jwt::Identity {
-        subject: "s".into(),
-        scopes: Vec::new(),
-        scopes_text: None,
-        token_id: None,
-        expires_at_unix_ms: 10_000,
-    });
+    let identity = Arc::new(crate::jwt::Identity::new("s", Vec::new(), None, 10_000));
     for i in 0..1000u32 {
         cache.insert(
             digest_of(format!("token-{i}").as_bytes()),

@@ -440,3 +440,26 @@ fn build_errors_name_the_key() {
     )));
     assert!(e.contains("not a JWKS document"), "{e}");
 }
+
+#[test]
+fn an_identity_builds_its_upstream_header_values_once() {
+    let who =
+        crate::jwt::Identity::new("josé", vec!["read".into(), "write".into()], Some("t-1"), 0);
+    let v = &who.values;
+    // UTF-8 claims pass as raw bytes, as the upstream got them before.
+    assert_eq!(
+        v.subject.as_ref().map(|h| h.as_bytes()),
+        Some("josé".as_bytes())
+    );
+    assert_eq!(
+        v.scopes.as_ref().map(|h| h.as_bytes()),
+        Some(&b"read write"[..])
+    );
+    assert_eq!(v.token_id.as_ref().map(|h| h.as_bytes()), Some(&b"t-1"[..]));
+    assert_eq!(who.scopes_text.as_deref(), Some("read write"));
+
+    let bare = crate::jwt::Identity::new("s", Vec::new(), None, 0);
+    assert_eq!(bare.values.scopes, None);
+    assert_eq!(bare.values.token_id, None);
+    assert_eq!(bare.scopes_text, None);
+}

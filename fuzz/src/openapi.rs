@@ -21,12 +21,19 @@ use palisade_openapi::{Spec, SpecOptions};
 use palisade_proxy::fuzzing::{Routed, Routes};
 
 /// The spec, relative to the crate (`fuzz/` or `tests/`, both one level down).
-const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/fixtures/shop.yaml");
+/// The crate's directory is read at run time when cargo sets it (tests): a
+/// binary reused from a build cache shared by two checkouts must read this one.
+fn spec_path() -> String {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{dir}/../openapi/fixtures/shop.yaml")
+}
 
 /// The largest body validated whole (`openapi.max_body_bytes`, as configured).
 const MAX_BODY: usize = 65536;
 
 static TABLE: LazyLock<Routes> = LazyLock::new(|| {
+    let spec_path = spec_path();
     let text = format!(
         r#"
 [upstream]
@@ -34,7 +41,7 @@ url = "http://127.0.0.1:1"
 [routes]
 unknown = "allow"
 [openapi]
-spec = "{SPEC}"
+spec = "{spec_path}"
 validation = "block"
 unknown_query = "reject"
 unknown_fields = "flag"
@@ -49,8 +56,11 @@ unknown_fields = "reject"
     );
     // INVARIANT: a fixed config and spec that the seed test proves valid.
     let config = Config::parse(&text).unwrap_or_else(|e| panic!("{e}"));
-    let spec = Spec::load(Path::new(SPEC), &SpecOptions::from_config(&config.openapi))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = Spec::load(
+        Path::new(&spec_path),
+        &SpecOptions::from_config(&config.openapi),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     Routes::build(&config, Some(spec)).unwrap_or_else(|e| panic!("{e}"))
 });
 

@@ -9,7 +9,11 @@ use crate::corpus::{self, RawRequest};
 use crate::{Engine, EngineOptions, Scratch};
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("tests/corpus")
 }
 
 #[test]

@@ -8,7 +8,11 @@ use std::process::Command;
 use palisade_models::Config;
 
 fn example() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../palisade.example.toml")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../palisade.example.toml")
 }
 
 fn palisade(args: &[&str]) -> std::process::Output {

@@ -7,12 +7,16 @@
 #[path = "../../fuzz/src/lib.rs"]
 mod fuzz;
 
-use std::path::Path;
+use std::path::PathBuf;
 
 #[test]
 fn every_fuzz_target_passes_its_seeds() {
     fuzz::init_engines();
-    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let seeds = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../fuzz/seeds");
     for (name, run) in fuzz::TARGETS {
         let dir = seeds.join(name);
         let mut files: Vec<_> = std::fs::read_dir(&dir)

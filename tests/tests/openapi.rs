@@ -17,7 +17,11 @@ use palisade_tests::upstream::Upstream;
 const API_KEY: &str = "shop-ci-key";
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/fixtures/shop.yaml")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../openapi/fixtures/shop.yaml")
 }
 
 /// The config for the shop spec at `spec`, with `[openapi]` lines and more TOML.

@@ -4,7 +4,7 @@
 //! finding of its own; after a stop, `palisade spec diff` prints the same from
 //! the stored inventory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use http::{Request, Response, StatusCode};
@@ -17,7 +17,11 @@ use palisade_tests::{eventually, eventually_async};
 const TOKEN: &str = "e2e-admin-token-openapi-0123456789";
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/fixtures/shop.yaml")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../openapi/fixtures/shop.yaml")
 }
 
 /// The service: knows its spec's paths and one it never documented.

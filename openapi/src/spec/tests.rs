@@ -8,7 +8,11 @@ use super::*;
 use crate::body::BodyInput;
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shop.yaml")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("fixtures/shop.yaml")
 }
 
 fn shop() -> Spec {

@@ -19,7 +19,11 @@ use kube::Kube;
 use systemd::Unit;
 
 fn deploy() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../deploy")
 }
 
 pub fn read(path: &Path) -> String {

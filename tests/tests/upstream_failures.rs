@@ -97,3 +97,41 @@ async fn an_upstream_response_head_past_64_kib_is_502_and_one_below_passes() {
     let again = reqwest::get(side.url("/fits")).await.unwrap();
     assert_eq!(again.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn each_request_on_a_kept_alive_connection_gets_its_own_response_timeout() {
+    // The connection keeps one upstream timer for its requests: a timer that
+    // fired must not fail the next request, and must fire again when due.
+    let release = Arc::new(Notify::new());
+    let hold = release.clone();
+    let up = Upstream::start(move |req: http::Request<hyper::body::Incoming>| {
+        let hold = hold.clone();
+        async move {
+            if req.uri().path() == "/slow" {
+                hold.notified().await;
+            }
+            text(StatusCode::OK, "done")
+        }
+    })
+    .await;
+    let side = Sidecar::start(&up.url(), "[upstream]\nresponse_timeout = \"300ms\"\n");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for path in ["/fast", "/slow", "/fast", "/slow", "/fast"] {
+        let resp = client.get(side.url(path)).send().await.unwrap();
+        statuses.push(resp.status().as_u16());
+        resp.bytes().await.unwrap();
+    }
+    assert_eq!(statuses, [200, 504, 200, 504, 200]);
+    let events = side.recorded_events().await;
+    assert_eq!(events.len(), 5);
+    assert!(
+        events.iter().all(|e| e.peer_port == events[0].peer_port),
+        "all five on one connection: {:?}",
+        events.iter().map(|e| e.peer_port).collect::<Vec<_>>()
+    );
+    release.notify_waiters();
+}

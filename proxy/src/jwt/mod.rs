@@ -342,6 +342,9 @@ impl JwtVerifier {
                 Cached::Miss => {}
             }
         }
+        // Only here, past the cache: only verified tokens are cached, and a hit
+        // is the same bytes (the digest is SHA-256), so its shape was checked.
+        token::check_shape(token)?;
         let header = token::jose_header(token)?;
         let key = self.select(header.alg, header.kid.as_deref(), now_ms)?;
         i.signature_checks.fetch_add(1, Ordering::Relaxed);

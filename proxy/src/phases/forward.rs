@@ -169,13 +169,18 @@ pub(crate) async fn forward(
     parts.version = Version::HTTP_11;
 
     let sent = Instant::now();
-    // select! over a separate Sleep rather than tokio::time::timeout: the send
-    // future is large, and Timeout would move it once more per request.
+    // select! over a separate timer rather than tokio::time::timeout: the send
+    // future is large, and Timeout would move it once more per request. The
+    // timer is the connection's, reused (see `ConnInfo::upstream_timer`).
+    let mut timer = ctx
+        .conn
+        .upstream_timer((sent + s.upstream.response_timeout).into());
     let result = tokio::select! {
         biased;
         r = w.upstream.send(Request::from_parts(parts, body)) => Ok(r),
-        () = tokio::time::sleep(s.upstream.response_timeout) => Err(()),
+        () = timer.as_mut() => Err(()),
     };
+    ctx.conn.keep_upstream_timer(timer);
     ctx.rec.event().upstream_latency_us = Some(sent.elapsed().as_micros() as u64);
     match result {
         Err(_) => Err(denial(DenyCode::UpstreamTimeout)),

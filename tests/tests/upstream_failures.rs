@@ -114,7 +114,11 @@ async fn each_request_on_a_kept_alive_connection_gets_its_own_response_timeout()
         }
     })
     .await;
-    let side = Sidecar::start(&up.url(), "[upstream]\nresponse_timeout = \"300ms\"\n");
+    let side = Sidecar::start_with(
+        &up.url(),
+        "[upstream]\nresponse_timeout = \"300ms\"\n",
+        no_analytics(),
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .build()
@@ -126,7 +130,12 @@ async fn each_request_on_a_kept_alive_connection_gets_its_own_response_timeout()
         resp.bytes().await.unwrap();
     }
     assert_eq!(statuses, [200, 504, 200, 504, 200]);
-    let events = side.recorded_events().await;
+    let mut events = Vec::new();
+    palisade_tests::eventually("all five events", || {
+        side.tee().drain_into(&mut events, usize::MAX);
+        events.len() >= 5
+    })
+    .await;
     assert_eq!(events.len(), 5);
     assert!(
         events.iter().all(|e| e.peer_port == events[0].peer_port),

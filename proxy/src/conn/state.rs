@@ -258,7 +258,10 @@ mod tests {
 
         let later = tokio::time::Instant::now() + Duration::from_secs(60);
         let again = info.upstream_timer(later);
-        assert_eq!(&*again as *const Sleep, kept, "the kept timer, not a new one");
+        assert_eq!(
+            &*again as *const Sleep, kept,
+            "the kept timer, not a new one"
+        );
         assert_eq!(again.deadline(), later);
         assert!(!again.is_elapsed(), "rearmed for the new deadline");
         // While one request holds it, another (HTTP/2 streams overlap) gets its own.

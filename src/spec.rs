@@ -246,11 +246,7 @@ mod tests {
 
     #[test]
     fn the_report_lists_each_kind_of_drift() {
-        let path = std::path::PathBuf::from(
-            std::env::var("CARGO_MANIFEST_DIR")
-                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-        )
-        .join("openapi/fixtures/shop.yaml");
+        let path = palisade_models::crate_dir!().join("openapi/fixtures/shop.yaml");
         let spec = Spec::load(&path, &SpecOptions::default()).unwrap();
         let mut users = endpoint("GET", "/api/users/{id}", 40, 40);
         users.params_seen = vec!["query.debug".into(), "body/role".into()];

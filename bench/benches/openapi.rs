@@ -14,7 +14,6 @@
 //! Run: `cargo bench -p palisade-bench --bench openapi`.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::HeaderMap;
@@ -41,11 +40,7 @@ fn order_body(quantity: u32) -> Vec<u8> {
 }
 
 fn benches(c: &mut Criterion) {
-    let path = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../openapi/fixtures/shop.yaml");
+    let path = palisade_models::crate_dir!().join("../openapi/fixtures/shop.yaml");
     let spec = Spec::load(&path, &SpecOptions::default()).expect("the shop spec loads");
     let create = spec.by_id("createOrder").expect("createOrder");
     let list = spec.by_id("listUsers").expect("listUsers");

@@ -21,12 +21,11 @@ use palisade_openapi::{Spec, SpecOptions};
 use palisade_proxy::fuzzing::{Routed, Routes};
 
 /// The spec, relative to the crate (`fuzz/` or `tests/`, both one level down).
-/// The crate's directory is read at run time when cargo sets it (tests): a
-/// binary reused from a build cache shared by two checkouts must read this one.
 fn spec_path() -> String {
-    let dir = std::env::var("CARGO_MANIFEST_DIR")
-        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
-    format!("{dir}/../openapi/fixtures/shop.yaml")
+    palisade_models::crate_dir!()
+        .join("../openapi/fixtures/shop.yaml")
+        .display()
+        .to_string()
 }
 
 /// The largest body validated whole (`openapi.max_body_bytes`, as configured).

@@ -41,3 +41,19 @@ pub use siem::{
     SinkStatus,
 };
 pub use tee::Tee;
+
+/// The calling crate's directory, for test fixtures: read at run time (cargo
+/// sets `CARGO_MANIFEST_DIR` when it runs tests and benches), falling back to
+/// the value compiled in. Cargo reuses a test binary built by another checkout
+/// that shares the build cache (CI's clone and a development tree both use
+/// `$HOME/.cache/palisade-target`), and the compiled-in path is that checkout's.
+/// A macro so that the fallback is the caller's crate, not this one.
+#[macro_export]
+macro_rules! crate_dir {
+    () => {
+        ::std::path::PathBuf::from(
+            ::std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+        )
+    };
+}

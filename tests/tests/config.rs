@@ -8,11 +8,7 @@ use std::process::Command;
 use palisade_models::Config;
 
 fn example() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../palisade.example.toml")
+    palisade_models::crate_dir!().join("../palisade.example.toml")
 }
 
 fn palisade(args: &[&str]) -> std::process::Output {

@@ -7,16 +7,10 @@
 #[path = "../../fuzz/src/lib.rs"]
 mod fuzz;
 
-use std::path::PathBuf;
-
 #[test]
 fn every_fuzz_target_passes_its_seeds() {
     fuzz::init_engines();
-    let seeds = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../fuzz/seeds");
+    let seeds = palisade_models::crate_dir!().join("../fuzz/seeds");
     for (name, run) in fuzz::TARGETS {
         let dir = seeds.join(name);
         let mut files: Vec<_> = std::fs::read_dir(&dir)

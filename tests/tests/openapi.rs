@@ -17,11 +17,7 @@ use palisade_tests::upstream::Upstream;
 const API_KEY: &str = "shop-ci-key";
 
 fn fixture() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../openapi/fixtures/shop.yaml")
+    palisade_models::crate_dir!().join("../openapi/fixtures/shop.yaml")
 }
 
 /// The config for the shop spec at `spec`, with `[openapi]` lines and more TOML.

@@ -17,11 +17,7 @@ use palisade_tests::{eventually, eventually_async};
 const TOKEN: &str = "e2e-admin-token-openapi-0123456789";
 
 fn fixture() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../openapi/fixtures/shop.yaml")
+    palisade_models::crate_dir!().join("../openapi/fixtures/shop.yaml")
 }
 
 /// The service: knows its spec's paths and one it never documented.

@@ -8,11 +8,7 @@ use super::*;
 use crate::body::BodyInput;
 
 fn fixture() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("fixtures/shop.yaml")
+    palisade_models::crate_dir!().join("fixtures/shop.yaml")
 }
 
 fn shop() -> Spec {

@@ -52,11 +52,10 @@ fn methods_templates_and_wildcards() {
 }
 
 fn shop_path() -> String {
-    format!(
-        "{}/../openapi/fixtures/shop.yaml",
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
-    )
+    palisade_models::crate_dir!()
+        .join("../openapi/fixtures/shop.yaml")
+        .display()
+        .to_string()
 }
 
 /// A table for the shop spec with `extra` TOML (routes, auth) added; lines

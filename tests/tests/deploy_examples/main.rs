@@ -19,11 +19,7 @@ use kube::Kube;
 use systemd::Unit;
 
 fn deploy() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../deploy")
+    palisade_models::crate_dir!().join("../deploy")
 }
 
 pub fn read(path: &Path) -> String {

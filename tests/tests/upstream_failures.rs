@@ -16,6 +16,24 @@ fn no_analytics() -> Options {
     }
 }
 
+/// An upstream that answers at once, except `/slow`, which it holds until
+/// the returned `Notify` releases it.
+async fn held_at_slow() -> (Upstream, Arc<Notify>) {
+    let release = Arc::new(Notify::new());
+    let hold = release.clone();
+    let up = Upstream::start(move |req: http::Request<hyper::body::Incoming>| {
+        let hold = hold.clone();
+        async move {
+            if req.uri().path() == "/slow" {
+                hold.notified().await;
+            }
+            text(StatusCode::OK, "done")
+        }
+    })
+    .await;
+    (up, release)
+}
+
 #[tokio::test]
 async fn upstream_down_is_502() {
     // A port that was just free: nothing listens there.
@@ -42,18 +60,7 @@ async fn upstream_down_is_502() {
 
 #[tokio::test]
 async fn slow_upstream_is_504_and_does_not_block_others() {
-    let release = Arc::new(Notify::new());
-    let hold = release.clone();
-    let up = Upstream::start(move |req: http::Request<hyper::body::Incoming>| {
-        let hold = hold.clone();
-        async move {
-            if req.uri().path() == "/slow" {
-                hold.notified().await;
-            }
-            text(StatusCode::OK, "done")
-        }
-    })
-    .await;
+    let (up, release) = held_at_slow().await;
     let side = Sidecar::start(&up.url(), "[upstream]\nresponse_timeout = \"300ms\"\n");
     let slow = tokio::spawn(reqwest::get(side.url("/slow")));
     // Meanwhile the proxy keeps serving.
@@ -102,18 +109,7 @@ async fn an_upstream_response_head_past_64_kib_is_502_and_one_below_passes() {
 async fn each_request_on_a_kept_alive_connection_gets_its_own_response_timeout() {
     // The connection keeps one upstream timer for its requests: a timer that
     // fired must not fail the next request, and must fire again when due.
-    let release = Arc::new(Notify::new());
-    let hold = release.clone();
-    let up = Upstream::start(move |req: http::Request<hyper::body::Incoming>| {
-        let hold = hold.clone();
-        async move {
-            if req.uri().path() == "/slow" {
-                hold.notified().await;
-            }
-            text(StatusCode::OK, "done")
-        }
-    })
-    .await;
+    let (up, release) = held_at_slow().await;
     let side = Sidecar::start_with(
         &up.url(),
         "[upstream]\nresponse_timeout = \"300ms\"\n",

@@ -71,7 +71,7 @@ pub struct Identity {
 
 /// An identity's upstream header values; None for a claim absent, or one that
 /// is not a valid header value (then the header is not sent).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityValues {
     pub subject: Option<HeaderValue>,
     pub scopes: Option<HeaderValue>,

@@ -23,6 +23,8 @@
 #   PIN=auto             "auto": with >= 4 CPUs give wrk its own cores (taskset);
 #                        "0": never pin
 #   PALISADE_BIN=path    use this binary instead of building one
+#   PROFILE=dist         cargo profile Palisade is built with when PALISADE_BIN is unset
+#                        (dist: release with fat LTO, the build to deploy; see Cargo.toml)
 #   SKIP_PALISADE=1      leave Palisade out (e.g. to test the script without it);
 #                        also leaves palisade-full out
 #   SKIP_MODSEC=1        leave nginx-modsec (nginx + ModSecurity v3 + OWASP CRS) out
@@ -37,7 +39,7 @@
 #   RESULTS_DIR          where the table is saved [bench/results]
 #   KEEP_TMP=1           keep the temporary directory (configs, logs, raw wrk output)
 #
-# What it does: installs missing packages (apt-get), builds Palisade in release,
+# What it does: installs missing packages (apt-get), builds Palisade (profile dist),
 # starts an nginx upstream that answers "ok\n" and the proxies (nginx, haproxy,
 # palisade, nginx-modsec, palisade-full; each keeping connections to the upstream
 # alive) by hand with their own configs, pids and logs in a temporary directory,
@@ -66,6 +68,7 @@ RATE_DURATION=${RATE_DURATION:-$DURATION}
 UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
 PIN=${PIN:-auto}
 PALISADE_BIN=${PALISADE_BIN:-}
+PROFILE=${PROFILE:-dist}
 SKIP_PALISADE=${SKIP_PALISADE:-0}
 SKIP_MODSEC=${SKIP_MODSEC:-0}
 SKIP_FULL=${SKIP_FULL:-0}
@@ -176,8 +179,8 @@ elif [[ -n $PALISADE_BIN ]]; then
     [[ -x $PALISADE_BIN ]] || die "PALISADE_BIN=$PALISADE_BIN is not an executable"
 else
     command -v cargo >/dev/null || die "cargo not found (install Rust, or set PALISADE_BIN)"
-    log "building Palisade (release) into $CARGO_TARGET_DIR"
-    PALISADE_BIN=$(cd "$REPO" && cargo build --release -p palisade --bin palisade \
+    log "building Palisade (profile $PROFILE) into $CARGO_TARGET_DIR"
+    PALISADE_BIN=$(cd "$REPO" && cargo build --profile "$PROFILE" -p palisade --bin palisade \
         --message-format=json-render-diagnostics |
         python3 -c '
 import json, sys
@@ -190,8 +193,8 @@ for line in sys.stdin:
     if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "palisade" and msg.get("executable"):
         exe = msg["executable"]
 print(exe)
-') || die "cargo build --release -p palisade --bin palisade failed"
-    [[ -n $PALISADE_BIN && -x $PALISADE_BIN ]] || PALISADE_BIN=$CARGO_TARGET_DIR/release/palisade
+') || die "cargo build --profile $PROFILE -p palisade --bin palisade failed"
+    [[ -n $PALISADE_BIN && -x $PALISADE_BIN ]] || PALISADE_BIN=$CARGO_TARGET_DIR/$PROFILE/palisade
     [[ -x $PALISADE_BIN ]] || die "built, but cannot find the palisade binary"
 fi
 [[ -n $PALISADE_BIN && -z $PALISADE_STANDIN && $SKIP_PALISADE != 1 ]] && log "palisade binary: $PALISADE_BIN"

@@ -97,6 +97,8 @@ pub struct Totals {
     // Relaxed atomics: written by the one worker thread, read for reporting.
     pub events: AtomicU64,
     pub denied: AtomicU64,
+    /// 5xx from the upstream, or for its absence (502, 504). The proxy's own
+    /// load-shedding 503s are denials (`overloaded`), counted in `denied` only.
     pub server_errors: AtomicU64,
     pub findings: AtomicU64,
     pub blocks: AtomicU64,
@@ -368,7 +370,7 @@ impl Worker {
         if ev.deny.is_some() {
             self.totals.denied.fetch_add(1, Ordering::Relaxed);
         }
-        if ev.status >= 500 {
+        if ev.server_error() {
             self.totals.server_errors.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(e) = &mut self.engine {
@@ -443,6 +445,16 @@ mod tests {
         }
         assert!(tee.push(event(403, true)));
         assert!(tee.push(event(502, false)));
+        // A request shed under load: the proxy's own 503, a denial, not an
+        // upstream error.
+        assert!(tee.push(RequestEvent {
+            status: 503,
+            deny: Some(Denial {
+                phase: Phase::Accept,
+                code: DenyCode::Overloaded,
+            }),
+            ..RequestEvent::example()
+        }));
         let handle = Worker::new(tee.clone(), Arc::new(SystemClock::new()))
             .spawn()
             .unwrap();
@@ -450,8 +462,8 @@ mod tests {
         assert_eq!(
             totals,
             TotalsSnapshot {
-                events: 7,
-                denied: 1,
+                events: 8,
+                denied: 2,
                 server_errors: 1,
                 ..TotalsSnapshot::default()
             }

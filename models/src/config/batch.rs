@@ -6,13 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Parsed, Problems};
-
-type Dur = Parsed<humantime::Duration>;
-
-fn dur(s: &str) -> Dur {
-    Parsed::new(s)
-}
+use super::Problems;
+use super::value::{Dur, dur};
 
 /// `[batch]`
 #[derive(Debug, Deserialize)]

@@ -11,6 +11,7 @@ mod analytics;
 mod auth;
 mod batch;
 mod blocks;
+mod decisions;
 mod fleet;
 mod jwt;
 mod limits;
@@ -33,14 +34,14 @@ use serde::Deserialize;
 pub use admin::AdminConfig;
 pub use analytics::{
     AnalyticsConfig, AuthFailureSpikeConfig, BolaConfig, BruteForceConfig,
-    CredentialStuffingConfig, DecisionRule, DecisionsConfig, DetectorsConfig, ErrorBurstConfig,
-    LatencyAnomalyConfig, MAX_SENSITIVE_PATHS, MassAssignmentConfig, NewEndpointConfig,
-    ProbingConfig, ScrapingConfig, SignatureDetectorConfig, StoreConfig, UnusualClientConfig,
-    VolumeAnomalyConfig,
+    CredentialStuffingConfig, DetectorsConfig, ErrorBurstConfig, LatencyAnomalyConfig,
+    MAX_SENSITIVE_PATHS, MassAssignmentConfig, NewEndpointConfig, ProbingConfig, ScrapingConfig,
+    SignatureDetectorConfig, StoreConfig, UnusualClientConfig, VolumeAnomalyConfig,
 };
 pub use auth::{ApiKeyConfig, ApiKeysConfig, AuthConfig, digest};
 pub use batch::{BatchConfig, ModelConfig, SegmentsConfig};
 pub use blocks::StaticBlock;
+pub use decisions::{DecisionRule, DecisionsConfig};
 pub use fleet::{ClusterLimitFailure, FleetConfig};
 pub use jwt::{
     JwtAlgorithm, JwtConfig, JwtKeyConfig, JwtKeyFamily, JwtKeySource, JwtUpstreamHeaders,

@@ -62,6 +62,14 @@ impl<T> Parsed<T> {
     }
 }
 
+/// A duration field in human form (`30s`, `10m`), checked by `validate`.
+pub(super) type Dur = Parsed<humantime::Duration>;
+
+/// A duration field's default, such as `dur("10m")`.
+pub(super) fn dur(s: &str) -> Dur {
+    Parsed::new(s)
+}
+
 impl Parsed<humantime::Duration> {
     /// The duration as a `std::time::Duration`.
     pub fn duration(&self) -> Duration {

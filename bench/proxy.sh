@@ -23,8 +23,9 @@
 #   PIN=auto             "auto": with >= 4 CPUs give wrk its own cores (taskset);
 #                        "0": never pin
 #   PALISADE_BIN=path    use this binary instead of building one
-#   PROFILE=dist         cargo profile Palisade is built with when PALISADE_BIN is unset
-#                        (dist: release with fat LTO, the build to deploy; see Cargo.toml)
+#   PALISADE_PROFILE=dist  cargo profile to build Palisade with when PALISADE_BIN is
+#                        unset (dist: release with fat LTO, the build to deploy; see
+#                        Cargo.toml)
 #   SKIP_PALISADE=1      leave Palisade out (e.g. to test the script without it);
 #                        also leaves palisade-full out
 #   SKIP_MODSEC=1        leave nginx-modsec (nginx + ModSecurity v3 + OWASP CRS) out
@@ -68,7 +69,7 @@ RATE_DURATION=${RATE_DURATION:-$DURATION}
 UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
 PIN=${PIN:-auto}
 PALISADE_BIN=${PALISADE_BIN:-}
-PROFILE=${PROFILE:-dist}
+PALISADE_PROFILE=${PALISADE_PROFILE:-dist}
 SKIP_PALISADE=${SKIP_PALISADE:-0}
 SKIP_MODSEC=${SKIP_MODSEC:-0}
 SKIP_FULL=${SKIP_FULL:-0}
@@ -179,8 +180,8 @@ elif [[ -n $PALISADE_BIN ]]; then
     [[ -x $PALISADE_BIN ]] || die "PALISADE_BIN=$PALISADE_BIN is not an executable"
 else
     command -v cargo >/dev/null || die "cargo not found (install Rust, or set PALISADE_BIN)"
-    log "building Palisade (profile $PROFILE) into $CARGO_TARGET_DIR"
-    PALISADE_BIN=$(cd "$REPO" && cargo build --profile "$PROFILE" -p palisade --bin palisade \
+    log "building Palisade (profile $PALISADE_PROFILE) into $CARGO_TARGET_DIR"
+    PALISADE_BIN=$(cd "$REPO" && cargo build --profile "$PALISADE_PROFILE" -p palisade --bin palisade \
         --message-format=json-render-diagnostics |
         python3 -c '
 import json, sys
@@ -193,8 +194,8 @@ for line in sys.stdin:
     if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "palisade" and msg.get("executable"):
         exe = msg["executable"]
 print(exe)
-') || die "cargo build --profile $PROFILE -p palisade --bin palisade failed"
-    [[ -n $PALISADE_BIN && -x $PALISADE_BIN ]] || PALISADE_BIN=$CARGO_TARGET_DIR/$PROFILE/palisade
+') || die "cargo build --profile $PALISADE_PROFILE -p palisade --bin palisade failed"
+    [[ -n $PALISADE_BIN && -x $PALISADE_BIN ]] || PALISADE_BIN=$CARGO_TARGET_DIR/$PALISADE_PROFILE/palisade
     [[ -x $PALISADE_BIN ]] || die "built, but cannot find the palisade binary"
 fi
 [[ -n $PALISADE_BIN && -z $PALISADE_STANDIN && $SKIP_PALISADE != 1 ]] && log "palisade binary: $PALISADE_BIN"

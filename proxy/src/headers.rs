@@ -16,7 +16,7 @@ use crate::settings::Settings;
 /// Hop-by-hop headers, always removed (on top of those `Connection` names).
 /// Proxy-Authorization is a credential for us, not for the upstream; Upgrade is
 /// removed because upgrades are not proxied. A `static`, not a `const`: a const
-/// array is built and dropped again at every use.
+/// array is built and dropped again at every use. `hop_index` knows this order.
 static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -41,7 +41,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // only `Connection: keep-alive`.
     let mut present = 0u16;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+        if let Some(i) = hop_index(name) {
             present |= 1 << i;
         }
     }
@@ -58,6 +58,24 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
+}
+
+/// Where `name` is in `HOP_BY_HOP`, if it is there. A match on the text, which
+/// turns most names away on their length alone: comparing each header with the
+/// nine names in turn cost about 90 instructions a header.
+fn hop_index(name: &HeaderName) -> Option<usize> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
 }
 
 /// True for the usual `Connection: keep-alive` or `close`, which name no header.

@@ -13,6 +13,22 @@ fn map(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 #[test]
+fn hop_index_finds_every_hop_by_hop_name_at_its_place_and_nothing_else() {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        assert_eq!(hop_index(name), Some(i), "{name}");
+    }
+    for other in [
+        "host",
+        "authorization",
+        "content-length",
+        "x-keep-alive",
+        "tes",
+    ] {
+        assert_eq!(hop_index(&HeaderName::from_static(other)), None, "{other}");
+    }
+}
+
+#[test]
 fn keep_alive_alone_is_removed_without_touching_the_rest() {
     let mut h = map(&[
         ("connection", "keep-alive"),

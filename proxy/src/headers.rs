@@ -61,8 +61,9 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Where `name` is in `HOP_BY_HOP`, if it is there. A match on the text, which
-/// turns most names away on their length alone: comparing each header with the
-/// nine names in turn cost about 90 instructions a header.
+/// turns most names away on their length alone; comparing each header with the
+/// nine names in turn cost ~265 more instructions per proxied request
+/// (`FULL=1 bench/instructions.sh`).
 fn hop_index(name: &HeaderName) -> Option<usize> {
     Some(match name.as_str() {
         "connection" => 0,

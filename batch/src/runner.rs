@@ -35,6 +35,43 @@ pub fn polars_threads() -> usize {
     polars_core::runtime::THREAD_POOL.current_num_threads()
 }
 
+/// Runs the calling thread and polars' pool at nice value `nice` (`batch.nice`),
+/// so that a recomputation yields the CPU to the proxy's workers on a busy host,
+/// as databases run compaction below their foreground threads. Linux only: there
+/// the nice value is per thread (setpriority on a thread id).
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    if let Err(e) = set_thread_nice(nice) {
+        tracing::warn!(
+            nice,
+            error = %e,
+            "batch jobs keep the proxy's CPU priority (batch.nice not applied)"
+        );
+        return;
+    }
+    // The pool may have been started by another thread (an export): every one of
+    // its threads sets its own value.
+    polars_core::runtime::THREAD_POOL.broadcast(|_| {
+        let _ = set_thread_nice(nice);
+    });
+}
+
+#[cfg(target_os = "linux")]
+fn set_thread_nice(nice: i32) -> std::io::Result<()> {
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)?;
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_thread_nice(_: i32) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "a nice value per thread is Linux's",
+    ))
+}
+
 /// What one run did.
 #[derive(Debug, Default, Clone)]
 pub struct RunReport {
@@ -59,6 +96,8 @@ pub struct BatchRunner {
     store: Option<Arc<Store>>,
     clock: SharedClock,
     interval: Duration,
+    /// `batch.nice`: the priority the thread and polars' pool run at.
+    nice: i32,
     baselines: Settings,
     model_settings: Option<ModelSettings>,
     refit_ms: u64,
@@ -113,6 +152,7 @@ impl BatchRunner {
             store,
             clock,
             interval: b.interval.duration(),
+            nice: b.nice,
             baselines: Settings {
                 bucket_us: a.endpoint_bucket.duration().as_micros() as i64,
                 client_window_us: a.client_window.duration().as_micros() as i64,
@@ -230,7 +270,12 @@ impl BatchRunner {
         let thread = thread::Builder::new()
             .name("palisade-batch".into())
             .spawn(move || {
-                tracing::info!(polars_threads = polars_threads(), "batch analytics started");
+                lower_priority(self.nice);
+                tracing::info!(
+                    polars_threads = polars_threads(),
+                    nice = self.nice,
+                    "batch analytics started"
+                );
                 loop {
                     let stopping = match rx.recv_timeout(self.interval) {
                         Err(RecvTimeoutError::Timeout) => false,

@@ -1,5 +1,6 @@
 //! Batch analytics in the real binary: polars' pool is as wide as `batch.threads`
-//! (the binary restarts itself once with `POLARS_MAX_THREADS` set), the batch
+//! (the binary restarts itself once with `POLARS_MAX_THREADS` set) and runs, with
+//! the batch thread, at `batch.nice` while the proxy's workers stay at 0, the batch
 //! thread writes the events to Parquet segments, the admin API exports them while
 //! it runs, and `palisade export --offline` reads them back after it stops.
 
@@ -22,6 +23,24 @@ fn polars_threads(pid: u32) -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+/// The nice value of every thread of `pid` whose name starts with `prefix`.
+fn nice_of(pid: u32, prefix: &str) -> Vec<i64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+        })
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            // Fields after the parenthesised name start at the third (state);
+            // the nice value is the nineteenth.
+            let after = &stat[stat.rfind(')')? + 2..];
+            after.split(' ').nth(19 - 3)?.parse().ok()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,6 +70,7 @@ async fn polars_is_capped_and_events_reach_segments_and_exports() {
         [batch]
         interval = "1s"
         threads = 1
+        nice = 12
         [batch.segments]
         enabled = true
         dir = "{}"
@@ -86,6 +106,16 @@ async fn polars_is_capped_and_events_reach_segments_and_exports() {
         polars_threads(pid),
         1,
         "batch.threads = 1: one polars thread"
+    );
+    palisade_tests::eventually("the batch threads run at batch.nice", || {
+        nice_of(pid, "polars-") == [12]
+    })
+    .await;
+    assert_eq!(nice_of(pid, "palisade-batch"), [12], "batch.nice = 12");
+    assert_eq!(
+        nice_of(pid, "palisade-proxy"),
+        [0],
+        "the proxy's worker keeps its priority"
     );
     palisade_tests::eventually("the events reach a segment", || {
         std::fs::read_dir(&seg).is_ok_and(|d| {

@@ -35,6 +35,11 @@ pub struct BatchConfig {
     /// restarts itself once with the variable set when it differs). Default: 1.
     #[serde(default = "one")]
     pub threads: usize,
+    /// The nice value (0 to 19) the batch thread and polars' pool run at on
+    /// Linux: a recomputation takes CPU the proxy's workers (nice 0) leave, and
+    /// yields it to them on a busy host; 0 runs them as the workers. Default: 10.
+    #[serde(default = "default_nice")]
+    pub nice: i32,
     /// The client-behaviour model.
     #[serde(default)]
     pub model: ModelConfig,
@@ -93,6 +98,9 @@ fn yes() -> bool {
 fn one() -> usize {
     1
 }
+fn default_nice() -> i32 {
+    10
+}
 fn default_window_bytes() -> u64 {
     256 * 1024 * 1024
 }
@@ -132,6 +140,7 @@ impl Default for BatchConfig {
             window_age: default_window_age(),
             interval: default_interval(),
             threads: one(),
+            nice: default_nice(),
             model: ModelConfig::default(),
             segments: SegmentsConfig::default(),
         }
@@ -193,6 +202,13 @@ impl BatchConfig {
                 "batch.threads",
                 format!("{} is outside 1..=256", self.threads),
                 "1 (the default) leaves the other cores to the proxy",
+            );
+        }
+        if !(0..=19).contains(&self.nice) {
+            p.push(
+                "batch.nice",
+                format!("{} is outside 0..=19", self.nice),
+                "10 (the default) lets the batch jobs yield to the proxy; 0 runs them at the proxy's priority",
             );
         }
         let m = &self.model;

@@ -153,6 +153,19 @@ fn max_blocks_defaults_and_refuses_zero() {
 }
 
 #[test]
+fn batch_nice_defaults_to_10_and_stays_within_0_to_19() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!(c.batch.nice, 10);
+    let zero = Config::parse(&format!("[batch]\nnice = 0\n{MINIMAL}")).unwrap();
+    assert_eq!(zero.batch.nice, 0);
+    for bad in ["-1", "20"] {
+        let err = Config::parse(&format!("[batch]\nnice = {bad}\n{MINIMAL}")).unwrap_err();
+        assert_eq!(keys(&err), vec!["batch.nice"]);
+        assert!(err.to_string().contains("outside 0..=19"), "{err}");
+    }
+}
+
+#[test]
 fn unknown_keys_name_their_path() {
     let err = Config::parse(
         "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[routes]\nunknown = \"allow\"\n[proxy.timeouts]\nidel = \"5s\"\n",

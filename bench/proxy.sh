@@ -19,6 +19,8 @@
 #   RATE_DELAY_MS=10     (uniformly jittered 0.5x..1.5x) between a response and its next
 #                        request; 50 x 10 ms gives ~5000 req/s
 #   RATE_DURATION=$DURATION  length of each fixed-rate run ("0" skips the phase)
+#   PAIRS=20             paired phase: sets of nginx, palisade and palisade-full run
+#   PAIR_DURATION=3s     back to back, PAIR_DURATION each ("0" PAIRS skips the phase)
 #   UPSTREAM_WORKERS=1   nginx upstream worker_processes
 #   PIN=auto             "auto": with >= 4 CPUs give wrk its own cores (taskset);
 #                        "0": never pin
@@ -50,7 +52,11 @@
 #   1. throughput: wrk with CONNECTIONS connections flat out, against the upstream
 #      directly and through each proxy: req/s, p50, p99, p99.9;
 #   2. fixed rate: RATE_CONNECTIONS connections pacing themselves (wrk's Lua delay())
-#      at a moderate rate: the latency each proxy adds over going direct.
+#      at a moderate rate: the latency each proxy adds over going direct;
+#   3. paired: short throughput runs of nginx and the Palisade targets back to back,
+#      many times, each Palisade run against the nginx run of its own set: drift of
+#      the machine over seconds to minutes (neighbours, frequency) cancels out of
+#      these ratios, which the rounds of phase 1, a minute apart, cannot offer.
 # It prints one table and saves it to bench/results/proxy-<date>.txt.
 # Every daemon is stopped by pid on exit. See bench/README.md.
 
@@ -66,6 +72,8 @@ WARMUP=${WARMUP:-2s}
 RATE_CONNECTIONS=${RATE_CONNECTIONS:-50}
 RATE_DELAY_MS=${RATE_DELAY_MS:-10}
 RATE_DURATION=${RATE_DURATION:-$DURATION}
+PAIRS=${PAIRS:-20}
+PAIR_DURATION=${PAIR_DURATION:-3s}
 UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
 PIN=${PIN:-auto}
 PALISADE_BIN=${PALISADE_BIN:-}
@@ -825,6 +833,21 @@ if [[ $RATE_DURATION != 0 ]]; then
     run_phase rate "$RATE_CONNECTIONS" "$RATE_DURATION" "$TMP/rate.lua"
 fi
 
+# Paired: nginx and the Palisade targets back to back, rotating order, PAIRS times.
+PAIRED=()
+for t in nginx palisade palisade-full; do
+    [[ -n ${PORT_OF[$t]:-} ]] && PAIRED+=("$t")
+done
+if [[ $PAIRS != 0 ]] && ((${#PAIRED[@]} > 1)); then
+    log "paired: $PAIRS set(s) of ${PAIRED[*]} x $PAIR_DURATION back to back, $CONNECTIONS connections"
+    for ((r = 1; r <= PAIRS; r++)); do
+        for ((i = 0; i < ${#PAIRED[@]}; i++)); do
+            run_wrk pair "${PAIRED[$(((i + r - 1) % ${#PAIRED[@]}))]}" "$r" "$CONNECTIONS" "$PAIR_DURATION" \
+                "$TMP/report.lua"
+        done
+    done
+fi
+
 # Every server must still be up: a proxy that died mid-run would have shown errors.
 for i in "${!PIDS[@]}"; do
     kill -0 "${PIDS[$i]}" 2>/dev/null || die "${NAMES[$i]} died during the benchmark (log in $TMP)"
@@ -922,8 +945,32 @@ report() {
         joined=$(printf '%s, ' "${added[@]}")
         printf 'fixed rate ~%.0f req/s: added p50 over direct: %s\n' "$(med rate direct rps)" "${joined%, }"
     fi
+    if [[ -n ${M[pair:nginx:rps]:-} ]]; then
+        echo
+        echo "Paired: $PAIRS set(s) of ${PAIRED[*]} run back to back (wrk -t$WRK_THREADS -c$CONNECTIONS -d$PAIR_DURATION each,"
+        echo "rotating order); each ratio is against the nginx run of the same set, seconds apart"
+        # The plain proxy's target (>= 0.9x) is the core issue's; the full policy's, issue 3's.
+        [[ -n ${M[pair:palisade:rps]:-} ]] && paired_line palisade 0.9
+        [[ -n ${M[pair:palisade-full:rps]:-} ]] && paired_line palisade-full 0.85
+    fi
 }
 label() { if [[ $1 == palisade ]]; then echo "$PALISADE_LABEL"; else echo "$1"; fi; }
+# paired_line A GOAL: A's req/s over nginx's in each set of the paired phase:
+# the median, the quartiles, the range, and how many sets reach GOAL.
+paired_line() {
+    awk -v title="$(label "$1") / nginx" -v a="${M[pair:$1:rps]:-}" -v b="${M[pair:nginx:rps]:-}" \
+        -v goal="$2" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) r[i] = (y[i] > 0 ? x[i] / y[i] : 0)
+        for (i = 2; i <= n; i++) { v = r[i]; for (j = i - 1; j >= 1 && r[j] > v; j--) r[j + 1] = r[j]; r[j + 1] = v }
+        med = (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2)
+        q1 = r[int((n - 1) * 0.25) + 1]; q3 = r[int((n - 1) * 0.75) + 1]
+        for (i = 1; i <= n; i++) if (r[i] >= goal) k++
+        printf "%-29s %5.2fx req/s, median of %d sets (target >= %sx: %s)\n", title ":", med, n, goal,
+            (med >= goal ? "met" : "NOT met")
+        printf "%-29s quartiles %.2f to %.2f, %.2f to %.2f in all; %d of %d sets >= %sx\n", "",
+            q1, q3, r[1], r[n], k + 0, n, goal }'
+}
 # target_line TITLE A B GOAL: A's median throughput over B's against a goal, with
 # both CPU costs per request for context (steadier than req/s on a shared machine).
 target_line() {

@@ -24,24 +24,11 @@ TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 UP=$(port)
 PX=$(port)
-mkdir -p "$TMP/up"
-cat >"$TMP/up.conf" <<CONF
-worker_processes 1;
-pid $TMP/up/nginx.pid;
-error_log $TMP/up/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/up/cb; proxy_temp_path $TMP/up/p; fastcgi_temp_path $TMP/up/f;
-    uwsgi_temp_path $TMP/up/u; scgi_temp_path $TMP/up/s;
-    server { listen 127.0.0.1:$UP; location / { default_type text/plain; return 200 "ok\n"; } }
-}
-CONF
-nginx -p "$TMP/up" -c "$TMP/up.conf" -g 'daemon off;' &
-PIDS+=($!)
+start_upstream "$TMP/up" "$UP"
 cat >"$TMP/p.toml" <<CONF
 [proxy]
 workers = 2

@@ -49,19 +49,7 @@ CONF
 "$BIN" run --config "$TMP/p.toml" >"$TMP/palisade.log" 2>&1 &
 PAL=$!
 PIDS+=("$PAL")
-up=0
-for _ in $(seq 100); do
-    if curl -fs -o /dev/null "http://127.0.0.1:$PX/"; then
-        up=1
-        break
-    fi
-    sleep 0.1
-done
-if ((!up)); then
-    echo "Palisade did not answer within 10 s; its log:" >&2
-    tail -n 20 "$TMP/palisade.log" >&2
-    exit 1
-fi
+wait_answers "http://127.0.0.1:$PX/" 100 0.1 "$TMP/palisade.log" "Palisade did not answer within 10 s"
 wrk -t1 -c4 -d3s "http://127.0.0.1:$PX/" >/dev/null
 sleep 2
 # One line per thread: thread id, name (spaces removed), CPU ticks (user +

@@ -68,19 +68,8 @@ fi
 valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$TMP/cg.out" "$BIN" run --config "$TMP/p.toml" >"$TMP/vg.log" 2>&1 &
 PIDS+=($!)
 # Under valgrind, start-up (compiling the rules, opening the store) takes a while.
-up=0
-for _ in $(seq 900); do
-    if curl -fs -o /dev/null "${HDRS[@]}" "http://127.0.0.1:$PX/"; then
-        up=1
-        break
-    fi
-    sleep 0.2
-done
-if ((!up)); then
-    echo "Palisade did not answer 200 within 180 s under valgrind; its log:" >&2
-    tail -n 20 "$TMP/vg.log" >&2
-    exit 1
-fi
+wait_answers "http://127.0.0.1:$PX/" 900 0.2 "$TMP/vg.log" \
+    "Palisade did not answer 200 within 180 s under valgrind" "${HDRS[@]}"
 wrk -t1 -c4 -d2s "${HDRS[@]}" "http://127.0.0.1:$PX/" >/dev/null
 callgrind_control -z "${PIDS[1]}" >/dev/null 2>&1
 n=$(wrk -t1 -c4 -d5s "${HDRS[@]}" "http://127.0.0.1:$PX/" | awk '/requests in/ {print $1}')

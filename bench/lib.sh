@@ -1,5 +1,5 @@
 # Shared by bench/instructions.sh and bench/idle.sh (sourced, not run): a free
-# port, and an nginx upstream that answers 200 "ok\n".
+# port, an nginx upstream that answers 200 "ok\n", and waiting for Palisade.
 
 # port: a TCP port free on 127.0.0.1 now.
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -24,4 +24,19 @@ http {
 CONF
     nginx -p "$d" -c "$d.conf" -g 'daemon off;' &
     PIDS+=($!)
+}
+
+# wait_answers URL TRIES PAUSE LOG WHAT [curl options...]: polls URL until it
+# answers 2xx; after TRIES tries PAUSE seconds apart, prints WHAT and the tail of
+# LOG and exits 1.
+wait_answers() {
+    local url=$1 tries=$2 pause=$3 log=$4 what=$5
+    shift 5
+    for _ in $(seq "$tries"); do
+        curl -fs -o /dev/null "$@" "$url" && return 0
+        sleep "$pause"
+    done
+    echo "$what; its log:" >&2
+    tail -n 20 "$log" >&2
+    exit 1
 }

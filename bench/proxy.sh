@@ -55,8 +55,9 @@
 #      at a moderate rate: the latency each proxy adds over going direct;
 #   3. paired: short throughput runs of nginx and the Palisade targets back to back,
 #      many times, each Palisade run against the nginx run of its own set: drift of
-#      the machine over seconds to minutes (neighbours, frequency) cancels out of
-#      these ratios, which the rounds of phase 1, a minute apart, cannot offer.
+#      the machine slower than a set (neighbours, frequency) cancels out of these
+#      ratios, which the rounds of phase 1, a minute apart, cannot offer; noise
+#      faster than a run does not (on the 2-core VM of the README it dominated).
 # It prints one table and saves it to bench/results/proxy-<date>.txt.
 # Every daemon is stopped by pid on exit. See bench/README.md.
 

@@ -16,7 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::phases::record::Recorder;
-use crate::upstream::UpstreamBody;
+use crate::upstream::{ResponseBodyError, UpstreamBody};
 
 /// Bytes received from the client, shared between the request body (which counts)
 /// and the recorder (which reads).
@@ -210,12 +210,12 @@ impl ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ResponseBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
         let this = self.get_mut();
         let frame = match &mut this.kind {
             Kind::Upstream(b) => ready!(Pin::new(b).poll_frame(cx)),

@@ -40,3 +40,4 @@ pub use openapi::{Reload, SpecHandle, SpecStatus};
 pub use server::{Proxy, ProxyDeps, RunningProxy, build_signature_engine, preflight};
 pub use settings::Settings;
 pub use stats::ProxyStats;
+pub use upstream::ResponseBodyError;

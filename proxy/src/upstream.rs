@@ -1,6 +1,8 @@
 //! Owns the connection pool to the upstream: one per worker, so workers never
-//! contend for it, holding hyper HTTP/1.1 client connections (plain TCP, or rustls
-//! with the configured roots) with TCP_NODELAY and the connect timeout.
+//! contend for it, holding HTTP/1.1 connections (plain TCP, or rustls with the
+//! configured roots) with TCP_NODELAY and the connect timeout. A request without
+//! a body takes the lean exchange (`lean`); one with a body takes hyper's client,
+//! which streams both ways at once. Each kind keeps its own idle connections.
 //!
 //! Why not hyper-util's pooled client: it is built for many hosts and any thread
 //! (a keyed map behind a lock, a connector cloned and a lazy connect raced on every
@@ -29,6 +31,10 @@ use crate::body::RequestBody;
 use crate::error::ProxyError;
 use crate::settings::UpstreamSettings;
 
+mod lean;
+
+use lean::{Conn, Io, LeanBody, LeanError};
+
 /// Why a request could not be exchanged with the upstream.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
@@ -42,6 +48,8 @@ pub(crate) enum UpstreamError {
     Handshake(hyper::Error),
     #[error("the upstream exchange failed: {0}")]
     Exchange(hyper::Error),
+    #[error("the upstream exchange failed: {0}")]
+    Lean(LeanError),
     #[error(
         "the upstream's response head is larger than {UPSTREAM_BUF} bytes, Palisade's limit \
          (nginx refuses one past proxy_buffer_size, 4 or 8 KiB by default): make the service \
@@ -63,12 +71,20 @@ pub(crate) struct Upstream {
     tls: Option<UpstreamTls>,
     // A mutex, not a RefCell: request futures must be Send. Only this worker's
     // thread ever takes it, so it is never contended.
-    idle: Mutex<Vec<Idle>>,
+    idle: Mutex<Pools>,
 }
 
 #[derive(Debug)]
-struct Idle {
-    sender: http1::SendRequest<RequestBody>,
+struct Pools {
+    /// Connections driven by hyper's client, for requests with a body.
+    hyper: Vec<Idle<http1::SendRequest<RequestBody>>>,
+    /// Connections for the lean exchange.
+    lean: Vec<Idle<Conn>>,
+}
+
+#[derive(Debug)]
+struct Idle<C> {
+    conn: C,
     since: Instant,
 }
 
@@ -121,7 +137,10 @@ fn host_of(settings: &UpstreamSettings) -> &str {
 impl Upstream {
     pub(crate) fn new(settings: UpstreamSettings, tls: Option<UpstreamTls>) -> Arc<Self> {
         Arc::new(Self {
-            idle: Mutex::new(Vec::with_capacity(settings.pool_max_idle)),
+            idle: Mutex::new(Pools {
+                hyper: Vec::new(),
+                lean: Vec::with_capacity(settings.pool_max_idle),
+            }),
             settings,
             tls,
         })
@@ -131,23 +150,62 @@ impl Upstream {
     /// the connection back to the pool once it has been read to the end.
     pub(crate) async fn send(
         self: &Arc<Self>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        match req.body() {
+            RequestBody::Empty => self.send_lean(req.into_parts().0).await,
+            RequestBody::Stream(_) => self.send_hyper(req).await,
+        }
+    }
+
+    /// A request without a body, over a lean connection.
+    async fn send_lean(
+        self: &Arc<Self>,
+        req: http::request::Parts,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        loop {
+            let (mut conn, reused) = match self.checkout_lean() {
+                Some(c) => (c, true),
+                // Boxed: see `send_hyper`.
+                None => (Conn::new(Box::pin(self.connect()).await?), false),
+            };
+            match conn.exchange(&req).await {
+                Ok(head) => {
+                    let resp = LeanBody::response(conn, head, self.clone());
+                    return Ok(resp.map(UpstreamBody::Lean));
+                }
+                // A kept-alive connection the upstream closed as it was reused:
+                // nothing came back, so an idempotent request can go again.
+                Err(e) if reused && e.nothing_received() && req.method.is_idempotent() => {}
+                Err(LeanError::HeadTooLarge) => return Err(UpstreamError::HeadTooLarge),
+                Err(e) => return Err(UpstreamError::Lean(e)),
+            }
+        }
+    }
+
+    /// A request with a body, over a connection driven by hyper's client.
+    async fn send_hyper(
+        self: &Arc<Self>,
         mut req: Request<RequestBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         loop {
-            let (mut sender, reused) = match self.checkout().await {
+            let (mut sender, reused) = match self.checkout_hyper().await {
                 Some(s) => (s, true),
                 // Boxed: the connect future (TCP, TLS, handshake) is over 2 KiB,
                 // and inline it made every request's future that much larger,
                 // copied several times per request although it is rarely used.
-                None => (Box::pin(self.connect()).await?, false),
+                None => {
+                    let io = Box::pin(self.connect()).await?;
+                    (Box::pin(handshake(io)).await?, false)
+                }
             };
             match sender.try_send_request(req).await {
                 Ok(resp) => {
                     let (parts, body) = resp.into_parts();
-                    let body = UpstreamBody {
+                    let body = UpstreamBody::Hyper(HyperBody {
                         inner: body,
                         back: Some((sender, self.clone())),
-                    };
+                    });
                     return Ok(Response::from_parts(parts, body));
                 }
                 Err(mut e) => match e.take_message() {
@@ -167,14 +225,34 @@ impl Upstream {
         }
     }
 
-    /// The most recently used idle connection that is still open and fresh.
-    async fn checkout(&self) -> Option<http1::SendRequest<RequestBody>> {
+    /// The most recently used idle lean connection that is still open and fresh.
+    fn checkout_lean(&self) -> Option<Conn> {
         loop {
-            let idle = self.lock().pop()?;
-            if idle.sender.is_closed() || idle.since.elapsed() >= self.settings.pool_idle_timeout {
+            let idle = self.lock().lean.pop()?;
+            if idle.since.elapsed() < self.settings.pool_idle_timeout && idle.conn.idle_and_open() {
+                return Some(idle.conn);
+            }
+        }
+    }
+
+    fn checkin_lean(&self, conn: Conn) {
+        let mut idle = self.lock();
+        if idle.lean.len() < self.settings.pool_max_idle {
+            idle.lean.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// The most recently used idle hyper connection that is still open and fresh.
+    async fn checkout_hyper(&self) -> Option<http1::SendRequest<RequestBody>> {
+        loop {
+            let idle = self.lock().hyper.pop()?;
+            if idle.conn.is_closed() || idle.since.elapsed() >= self.settings.pool_idle_timeout {
                 continue;
             }
-            let mut sender = idle.sender;
+            let mut sender = idle.conn;
             // Ready at once unless the connection task has not yet noticed the end
             // of the previous response; an error means it is closing.
             if sender.ready().await.is_ok() {
@@ -183,20 +261,20 @@ impl Upstream {
         }
     }
 
-    fn checkin(&self, sender: http1::SendRequest<RequestBody>) {
+    fn checkin_hyper(&self, sender: http1::SendRequest<RequestBody>) {
         if sender.is_closed() {
             return;
         }
         let mut idle = self.lock();
-        if idle.len() < self.settings.pool_max_idle {
-            idle.push(Idle {
-                sender,
+        if idle.hyper.len() < self.settings.pool_max_idle {
+            idle.hyper.push(Idle {
+                conn: sender,
                 since: Instant::now(),
             });
         }
     }
 
-    async fn connect(&self) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
+    async fn connect(&self) -> Result<Io, UpstreamError> {
         let port = self.settings.authority.port_u16().unwrap_or(80);
         let host = host_of(&self.settings);
         let tcp = tokio::time::timeout(
@@ -208,7 +286,7 @@ impl Upstream {
         .map_err(UpstreamError::Connect)?;
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => handshake(tcp).await,
+            None => Ok(Io::Tcp(tcp)),
             Some(t) => {
                 let tls = tokio::time::timeout(
                     self.settings.connect_timeout,
@@ -217,21 +295,18 @@ impl Upstream {
                 .await
                 .map_err(|_| UpstreamError::ConnectTimeout)?
                 .map_err(UpstreamError::Tls)?;
-                handshake(tls).await
+                Ok(Io::Tls(Box::new(tls)))
             }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pools> {
         // The list stays valid whatever a panicking holder did: entries are whole.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-async fn handshake<S>(io: S) -> Result<http1::SendRequest<RequestBody>, UpstreamError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+async fn handshake(io: Io) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
     let (sender, conn) = http1::Builder::new()
         .max_buf_size(UPSTREAM_BUF)
         .handshake(TokioIo::new(io))
@@ -248,46 +323,75 @@ where
 /// An upstream response body that returns its connection to the pool when read
 /// to the end. Dropped earlier, the connection is closed with it.
 #[derive(Debug)]
-pub(crate) struct UpstreamBody {
+pub(crate) enum UpstreamBody {
+    Hyper(HyperBody),
+    Lean(LeanBody),
+}
+
+/// Why an upstream response body stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseBodyError {
+    #[error(transparent)]
+    Hyper(hyper::Error),
+    #[error(transparent)]
+    Lean(LeanError),
+}
+
+/// A response body from hyper's client.
+#[derive(Debug)]
+pub(crate) struct HyperBody {
     inner: Incoming,
     back: Option<(http1::SendRequest<RequestBody>, Arc<Upstream>)>,
 }
 
-impl UpstreamBody {
+impl HyperBody {
     fn finish(&mut self) {
         if let Some((sender, pool)) = self.back.take() {
-            pool.checkin(sender);
+            pool.checkin_hyper(sender);
         }
     }
 }
 
 impl Body for UpstreamBody {
     type Data = bytes::Bytes;
-    type Error = hyper::Error;
+    type Error = ResponseBodyError;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<bytes::Bytes>, hyper::Error>>> {
-        let frame = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_frame(cx));
-        match &frame {
-            None => self.finish(),
-            Some(Err(_)) => self.back = None,
-            Some(Ok(_)) => {}
+    ) -> std::task::Poll<Option<Result<Frame<bytes::Bytes>, ResponseBodyError>>> {
+        match self.get_mut() {
+            UpstreamBody::Lean(b) => b
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(ResponseBodyError::Lean))),
+            UpstreamBody::Hyper(b) => {
+                let frame = std::task::ready!(std::pin::Pin::new(&mut b.inner).poll_frame(cx));
+                match &frame {
+                    None => b.finish(),
+                    Some(Err(_)) => b.back = None,
+                    Some(Ok(_)) => {}
+                }
+                std::task::Poll::Ready(frame.map(|r| r.map_err(ResponseBodyError::Hyper)))
+            }
         }
-        std::task::Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match self {
+            UpstreamBody::Lean(b) => b.is_end_stream(),
+            UpstreamBody::Hyper(b) => b.inner.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self {
+            UpstreamBody::Lean(b) => b.size_hint(),
+            UpstreamBody::Hyper(b) => b.inner.size_hint(),
+        }
     }
 }
 
-impl Drop for UpstreamBody {
+impl Drop for HyperBody {
     fn drop(&mut self) {
         // A body hyper never polled because it was empty is complete too.
         if self.inner.is_end_stream() {

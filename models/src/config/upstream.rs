@@ -32,7 +32,8 @@ pub struct UpstreamConfig {
     /// How long an idle pooled connection is kept. Default: "90s".
     #[serde(default = "default_pool_idle_timeout")]
     pub pool_idle_timeout: Duration,
-    /// Idle pooled connections kept per worker. Default: 256.
+    /// Idle pooled connections kept per worker, in each of its two pools
+    /// (requests without a body, requests with one). Default: 256.
     #[serde(default = "default_pool_max_idle")]
     pub pool_max_idle_per_worker: usize,
     /// Send the client's Host header upstream (true), or the upstream URL's host

@@ -138,9 +138,9 @@ impl Totals {
             events: self.events.load(Ordering::Relaxed),
             denied: self.denied.load(Ordering::Relaxed),
             server_errors: self.server_errors.load(Ordering::Relaxed),
-            findings: self.findings.load(Ordering::Relaxed),
-            blocks: self.blocks.load(Ordering::Relaxed),
-            blocks_withheld: self.blocks_withheld.load(Ordering::Relaxed),
+            findings: self.findings.load(Ordering::Acquire),
+            blocks: self.blocks.load(Ordering::Acquire),
+            blocks_withheld: self.blocks_withheld.load(Ordering::Acquire),
             clients: self.clients.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
         }
@@ -284,18 +284,20 @@ impl Worker {
                 self.process(&ev, &mut out);
             }
             if !out.is_empty() {
-                self.totals
-                    .findings
-                    .fetch_add(out.findings.len() as u64, Ordering::Relaxed);
-                self.totals
-                    .blocks
-                    .fetch_add(out.blocks.len() as u64, Ordering::Relaxed);
+                let (findings, blocks) = (out.findings.len() as u64, out.blocks.len() as u64);
+                self.sink.deliver(&mut out);
+                // Counted once delivered (Release; `snapshot` loads with
+                // Acquire): whoever reads a total (a test, the metrics) finds the
+                // findings stored and the blocks in force. Counted before, a
+                // withheld block was visible while the block that filled the
+                // table was still on its way (a flaky degrade::blocks test).
+                self.totals.findings.fetch_add(findings, Ordering::Release);
+                self.totals.blocks.fetch_add(blocks, Ordering::Release);
                 if let Some(e) = &self.engine {
                     self.totals
                         .blocks_withheld
-                        .store(e.stats().blocks_withheld, Ordering::Relaxed);
+                        .store(e.stats().blocks_withheld, Ordering::Release);
                 }
-                self.sink.deliver(&mut out);
             }
             let now = self.clock.monotonic();
             if now >= next_tick {

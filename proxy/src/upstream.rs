@@ -228,7 +228,7 @@ impl Upstream {
     /// The most recently used idle lean connection that is still open and fresh.
     fn checkout_lean(&self) -> Option<Conn> {
         loop {
-            let idle = self.lock().lean.pop()?;
+            let mut idle = self.lock().lean.pop()?;
             if idle.since.elapsed() < self.settings.pool_idle_timeout && idle.conn.idle_and_open() {
                 return Some(idle.conn);
             }

@@ -209,3 +209,58 @@ async fn bytes_past_the_end_of_a_response_retire_its_connection() {
     // What followed each answer could have been taken for the next one.
     assert_eq!(conns.load(Ordering::SeqCst), 3);
 }
+
+/// Over TLS as over TCP: a pooled connection the upstream closed while it sat
+/// idle (close_notify, then FIN) is seen as closed before it is used, so even a
+/// request that may not be sent twice (a POST) goes out on a fresh connection.
+#[tokio::test]
+async fn an_idle_connection_closed_by_a_tls_upstream_is_not_used() {
+    let pki = palisade_tests::tls::Pki::new();
+    let acceptor = pki.acceptor(&[b"http/1.1"]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (conns, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c2, d2) = (conns.clone(), closed.clone());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            c2.fetch_add(1, Ordering::SeqCst);
+            let (acceptor, closed) = (acceptor.clone(), d2.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                // One answer, then the upstream's idle close.
+                let mut buf = Vec::new();
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0u8; 4096];
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+                tls.shutdown().await.unwrap();
+                closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let side = Sidecar::start(
+        &format!("https://127.0.0.1:{}", addr.port()),
+        &format!("[upstream]\nca_bundle = \"{}\"\n", pki.ca_path.display()),
+    );
+    let c = client();
+    assert_eq!(c.get(side.url("/")).send().await.unwrap().status(), 200);
+    palisade_tests::eventually("the upstream closed its connection", || {
+        closed.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let resp = c.post(side.url("/")).send().await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "sent on the closed connection"
+    );
+    assert_eq!(conns.load(Ordering::SeqCst), 2);
+}

@@ -164,26 +164,22 @@ impl Conn {
     }
 
     /// Whether an idle connection is still fit to send on: nothing may have
-    /// arrived on it since its last response, not even the upstream's close. Only
-    /// costs a syscall when the runtime saw the socket become readable.
-    pub(crate) fn idle_and_open(&self) -> bool {
+    /// arrived on it since its last response, not even the upstream's close. A
+    /// read that must not wait: it costs a syscall only when the runtime saw the
+    /// socket become readable, and under TLS it takes in what carries no data
+    /// (a session ticket) and sees a close_notify as the end it is.
+    pub(crate) fn idle_and_open(&mut self) -> bool {
         if !self.read.is_empty() {
             return false;
         }
-        let Io::Tcp(s) = &self.io else {
-            // Under TLS, readable may be a session ticket: keep it, and rely on
-            // the retry of an idempotent request.
-            return true;
-        };
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match s.poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-            Poll::Ready(Ok(())) => {
-                let mut probe = [0u8; 1];
-                matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
-        }
+        let mut probe = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut probe);
+        // Pending: nothing to read, still open. Ready: the end, bytes nobody
+        // asked for, or an error; none leaves the connection fit for a request.
+        Pin::new(&mut self.io)
+            .poll_read(&mut cx, &mut buf)
+            .is_pending()
     }
 
     /// Writes a request without a body and reads the response head.

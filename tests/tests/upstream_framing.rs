@@ -71,6 +71,10 @@ fn path(head: &str) -> &str {
     head.split(' ').nth(1).unwrap_or("")
 }
 
+async fn text_of(c: &reqwest::Client, url: String) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -103,31 +107,13 @@ async fn chunked_close_delimited_and_head_responses_reach_the_client_whole() {
     let resp = c.head(side.url("/fixed")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-length"], "5");
-    assert_eq!(
-        c.get(side.url("/fixed"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "fixed"
-    );
+    assert_eq!(text_of(&c, side.url("/fixed")).await, "fixed");
     assert_eq!(conns.load(Ordering::SeqCst), 1, "one connection so far");
 
     let resp = c.get(side.url("/close")).send().await.unwrap();
     assert_eq!(resp.text().await.unwrap(), "until the end");
     // That connection ended with its body; the next request needs a new one.
-    assert_eq!(
-        c.get(side.url("/fixed"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "fixed"
-    );
+    assert_eq!(text_of(&c, side.url("/fixed")).await, "fixed");
     assert_eq!(conns.load(Ordering::SeqCst), 2);
 }
 

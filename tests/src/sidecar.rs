@@ -62,6 +62,15 @@ pub fn config(upstream: &str, overrides: &str) -> Config {
     Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"))
 }
 
+/// An HTTP client for talking to a sidecar: keep-alive, and never through a
+/// proxy the environment may name.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
 /// A running in-process sidecar.
 #[derive(Debug)]
 pub struct Sidecar {

@@ -2,15 +2,8 @@
 //! exchange carries no secret.
 
 use http::StatusCode;
-use palisade_tests::sidecar::{Options, Sidecar};
+use palisade_tests::sidecar::{Options, Sidecar, client};
 use palisade_tests::upstream::Upstream;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
 
 #[tokio::test]
 async fn methods_headers_and_bodies_pass_intact() {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::StatusCode;
 use palisade_tests::sidecar::{Sidecar, client};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// What the scripted upstream does with one request.
@@ -44,15 +44,8 @@ async fn scripted(reply: fn(usize, usize, &str) -> Reply) -> (SocketAddr, Arc<At
 async fn serve(mut s: TcpStream, conn: usize, reply: fn(usize, usize, &str) -> Reply) {
     let mut buf = Vec::new();
     for req in 0.. {
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
+        let Some(end) = read_head(&mut s, &mut buf).await else {
+            return;
         };
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         buf.drain(..end);
@@ -63,6 +56,21 @@ async fn serve(mut s: TcpStream, conn: usize, reply: fn(usize, usize, &str) -> R
                 return;
             }
             Reply::Close => return,
+        }
+    }
+}
+
+/// Reads into `buf` until it holds a whole request head; returns where the head
+/// ends, or None when the connection ends first.
+async fn read_head(s: &mut (impl AsyncRead + Unpin), buf: &mut Vec<u8>) -> Option<usize> {
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Some(i + 4);
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
 }
@@ -209,13 +217,8 @@ async fn an_idle_connection_closed_by_a_tls_upstream_is_not_used() {
                     return;
                 };
                 // One answer, then the upstream's idle close.
-                let mut buf = Vec::new();
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let mut chunk = [0u8; 4096];
-                    match tls.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                if read_head(&mut tls, &mut Vec::new()).await.is_none() {
+                    return;
                 }
                 tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     .await
